@@ -1,0 +1,159 @@
+"""AsyncRing: the Ring for asyncio code. Calls run on a thread pool sized for real
+concurrency; streams are fed to the event loop through a queue."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Optional, Union
+
+from .ring import Ring
+from .types import LLMRequest, LLMResponse, StreamChunk
+
+DEFAULT_CONCURRENCY = 256
+
+_DONE = object()
+
+
+class AsyncRing:
+    """`await ring.chat(...)`, `async for chunk in ring.stream(...)`; alias methods are the
+    Ring's own (they are fast and local). Accepts the same arguments as Ring, plus
+    `max_concurrency`: how many calls may be in flight at once."""
+
+    def __init__(self, lockfile_path: Any = None, *, max_concurrency: int = DEFAULT_CONCURRENCY,
+                 **ring_options: Any) -> None:
+        ring_options.setdefault("pool_size", max_concurrency)
+        self.ring = Ring(lockfile_path, **ring_options)
+        self.max_concurrency = max_concurrency
+        self._executor: Optional[ThreadPoolExecutor] = None
+        self._lock = threading.Lock()
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="llmring")
+            return self._executor
+
+    def chat(self, target: Union[str, LLMRequest], messages: Any = None, *,
+             profile: Optional[str] = None, **params: Any) -> Any:
+        """Awaitable inside a running event loop; outside one (a plain script or a sync
+        library method, as in the seed's examples) it blocks and returns the LLMResponse."""
+        if not _loop_running():
+            return self.ring.chat(target, messages, profile=profile, **params)
+        return _Awaitable(self._chat(target, messages, profile, params))
+
+    async def _chat(self, target: Any, messages: Any, profile: Optional[str], params: dict) -> LLMResponse:
+        call = functools.partial(self.ring.chat, target, messages, profile=profile, **params)
+        return await asyncio.get_running_loop().run_in_executor(self._pool(), call)
+
+    def stream(self, target: Union[str, LLMRequest], messages: Any = None, *,
+               profile: Optional[str] = None, **params: Any) -> Any:
+        """An async iterator inside a running event loop, a plain iterator outside one."""
+        if not _loop_running():
+            return self.ring.stream(target, messages, profile=profile, **params)
+        return self._stream(target, messages, profile, params)
+
+    async def _stream(self, target: Any, messages: Any, profile: Optional[str],
+                      params: dict) -> AsyncIterator[StreamChunk]:
+        # Leaving the loop early, or cancelling the task, stops the producer, which closes
+        # its HTTP response.
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+        stop = threading.Event()
+
+        def produce() -> None:
+            chunks = self.ring.stream(target, messages, profile=profile, **params)
+            try:
+                for chunk in chunks:
+                    if stop.is_set():
+                        break
+                    loop.call_soon_threadsafe(queue.put_nowait, chunk)
+            except BaseException as e:  # noqa: BLE001 - handed to the consumer
+                loop.call_soon_threadsafe(queue.put_nowait, e)
+            finally:
+                chunks.close()
+                if not loop.is_closed():
+                    loop.call_soon_threadsafe(queue.put_nowait, _DONE)
+
+        future = loop.run_in_executor(self._pool(), produce)
+        try:
+            while True:
+                item = await queue.get()
+                if item is _DONE:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            if future.done():
+                future.result()
+
+    chat_stream = stream
+
+    # Alias management: plain methods, as on Ring.
+    def __getattr__(self, name: str) -> Any:
+        if name in _DELEGATED:
+            return getattr(self.ring, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    async def close(self) -> None:
+        """Finish in-flight calls' bookkeeping and release the pool and connections."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            await asyncio.get_running_loop().run_in_executor(None, functools.partial(executor.shutdown, wait=False))
+        self.ring.close()
+
+    async def __aenter__(self) -> AsyncRing:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    def __enter__(self) -> AsyncRing:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.ring.close()
+
+    def __repr__(self) -> str:
+        return f"<AsyncRing lockfile={str(self.ring.lockfile_path)!r} ({self.ring.lockfile_source})>"
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+class _Awaitable:
+    """A pending chat inside an event loop: await it. Touching `.content` without awaiting
+    gets a clear error instead of "coroutine has no attribute"."""
+
+    __slots__ = ("_coro",)
+
+    def __init__(self, coro: Any) -> None:
+        self._coro = coro
+
+    def __await__(self) -> Any:
+        return self._coro.__await__()
+
+    def __getattr__(self, name: str) -> Any:
+        raise TypeError(f"chat() was called inside a running event loop, so it must be awaited before "
+                        f"reading .{name}: use `await ring.chat(...)`, or llmring.Ring for blocking calls.")
+
+
+_DELEGATED = frozenset({
+    "resolve", "resolve_alias", "bind_alias", "unbind_alias", "list_aliases", "has_alias",
+    "require_aliases", "init_lockfile", "clear_alias_cache", "lockfile", "lockfile_path",
+    "lockfile_source", "provider", "profile",
+})
+
+# The original llmring's name for the async service.
+LLMRing = AsyncRing

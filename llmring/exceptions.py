@@ -1,0 +1,196 @@
+"""Every exception llmring raises. Provider failures carry a `kind` (see KINDS) that
+decides retry and failover; names follow the original llmring so `except` clauses carry over."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+# kind -> (retry the same model?, fail over to the next model?)
+KINDS = {
+    "not_configured": (False, True),
+    "rate_limit": (True, True),  # only when Retry-After is short; see failover.py
+    "overloaded": (True, True),
+    "server": (True, True),
+    "timeout": (True, True),
+    "connection": (True, True),
+    "auth": (False, True),
+    "not_found": (False, True),
+    "context_length": (False, True),
+    "content_filter": (False, True),
+    "unsupported": (False, True),
+    "invalid_output": (False, True),  # answered, but not in the shape asked for
+    "bad_request": (False, False),
+}
+
+
+class LLMRingError(Exception):
+    """Base class of every llmring error."""
+
+
+class ConfigurationError(LLMRingError, ValueError):
+    """Something in the setup is wrong (environment, arguments)."""
+
+
+class LockfileError(ConfigurationError):
+    """The lockfile cannot be found, read, parsed or validated."""
+
+    def __init__(self, message: str, path: Optional[str] = None, line: Optional[int] = None,
+                 key: Optional[str] = None) -> None:
+        self.path, self.line, self.key = path, line, key
+        where = ""
+        if path:
+            where = f"{path}:{line}: " if line else f"{path}: "
+        super().__init__(where + message)
+
+
+class MissingAliasesError(ConfigurationError):
+    """A lockfile lacks aliases a library requires (`require_aliases`)."""
+
+    def __init__(self, message: str, missing: list, path: Optional[str] = None) -> None:
+        self.missing, self.path = missing, path
+        super().__init__(message)
+
+
+class ModelNotFoundError(LLMRingError, LookupError):
+    """An alias or model could not be found."""
+
+    kind = "not_found"
+
+
+class AliasNotFoundError(ModelNotFoundError):
+    """The alias is not bound in the lockfile (nor in its default profile)."""
+
+
+class ProviderNotFoundError(LLMRingError, LookupError):
+    """No installed provider has that prefix."""
+
+    kind = "not_configured"
+
+
+class ProviderError(LLMRingError):
+    """A provider failed to answer. `kind` says how (KINDS); `status` is the HTTP status."""
+
+    kind = "server"
+
+    def __init__(self, message: str, *, provider: Optional[str] = None, model: Optional[str] = None,
+                 status: Optional[int] = None, retry_after: Optional[float] = None,
+                 kind: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.provider, self.model, self.status, self.retry_after = provider, model, status, retry_after
+        if kind is not None:
+            self.kind = kind
+
+
+class ProviderNotConfiguredError(ProviderError):
+    kind = "not_configured"
+
+
+class ProviderAuthenticationError(ProviderError):
+    kind = "auth"
+
+
+class ProviderRateLimitError(ProviderError):
+    kind = "rate_limit"
+
+
+class ProviderOverloadedError(ProviderError):
+    kind = "overloaded"
+
+
+class ProviderServerError(ProviderError):
+    kind = "server"
+
+
+class ProviderTimeoutError(ProviderError):
+    kind = "timeout"
+
+
+class ProviderConnectionError(ProviderError):
+    kind = "connection"
+
+
+class ProviderModelNotFoundError(ProviderError, ModelNotFoundError):
+    kind = "not_found"
+
+
+class ContextLengthError(ProviderError):
+    kind = "context_length"
+
+
+class ContentFilterError(ProviderError):
+    kind = "content_filter"
+
+
+class UnsupportedFeatureError(ProviderError):
+    kind = "unsupported"
+
+
+class InvalidOutputError(ProviderError):
+    """The model answered, but not in the shape the request asked for (e.g. JSON schema)."""
+
+    kind = "invalid_output"
+
+
+class ProviderResponseError(ProviderError):
+    """The provider rejected the request as malformed; failover would not help."""
+
+    kind = "bad_request"
+
+
+class StreamInterruptedError(ProviderError):
+    """A stream broke after its first chunk; `partial` is the text received so far."""
+
+    def __init__(self, message: str, *, partial: str = "", **kw) -> None:
+        super().__init__(message, **kw)
+        self.partial = partial
+
+
+_BY_KIND = {
+    cls.kind: cls
+    for cls in (ProviderNotConfiguredError, ProviderAuthenticationError, ProviderRateLimitError,
+                ProviderOverloadedError, ProviderServerError, ProviderTimeoutError, ProviderConnectionError,
+                ProviderModelNotFoundError, ContextLengthError, ContentFilterError, UnsupportedFeatureError,
+                InvalidOutputError, ProviderResponseError)
+}
+
+
+def error_for_kind(kind: str, message: str, **kw) -> ProviderError:
+    """The ProviderError subclass for `kind`, built with `message` and keyword details."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown failure kind {kind!r}")
+    return _BY_KIND[kind](message, **kw)
+
+
+class AllModelsFailedError(LLMRingError):
+    """No model of an alias could answer. `attempts` lists each try; `kind` is the last
+    failure's. What is raised is a subclass that is also the ProviderError class of that
+    kind, so `except ProviderRateLimitError` still catches a walk that ended rate limited."""
+
+    kind = "not_configured"
+
+    def __init__(self, target: str, attempts: list) -> None:
+        self.target, self.attempts = target, attempts
+        last = next((a for a in reversed(attempts) if a.kind), None)
+        self.kind = last.kind if last else "not_configured"
+        self.status = last.status if last else None
+        self.retry_after = getattr(last, "retry_after", None)
+        self.provider = last.model.partition(":")[0] if last else None
+        self.model = last.model if last else None
+        lines = "\n".join("  - " + a.describe() for a in attempts)
+        self.message = f"No model could answer for {target!r}; tried {len(attempts)}:\n{lines}"
+        Exception.__init__(self, self.message)
+
+
+_ALL_FAILED: dict = {}
+
+
+def all_failed(target: str, attempts: list) -> AllModelsFailedError:
+    """An AllModelsFailedError that is also the ProviderError class of the last failure's kind."""
+    last = next((a.kind for a in reversed(attempts) if a.kind), "not_configured")
+    cls = _ALL_FAILED.get(last)
+    if cls is None:
+        base = _BY_KIND[last]
+        cls = _ALL_FAILED[last] = type(f"AllModelsFailedError[{last}]", (AllModelsFailedError, base),
+                                        {"__module__": __name__})
+    return cls(target, attempts)

@@ -1,0 +1,514 @@
+"""llmring.lock: the model, reading and validating TOML, writing atomically, finding the file.
+
+Reading validates everything a user can get wrong and raises LockfileError naming the file,
+the line where it can be found, and the key. Writing is read-modify-write under an
+inter-process lock, to a temporary file that atomically replaces the old one, so concurrent
+edits never lose a binding and a crash never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Optional, Union
+
+import attrs
+
+from .exceptions import LockfileError
+from .refs import alias_problem, ref_problem
+
+FILENAME = "llmring.lock"
+ENV_PATH = "LLMRING_LOCKFILE_PATH"
+ENV_PROFILE = "LLMRING_PROFILE"
+BUNDLED = Path(__file__).parent / "data" / FILENAME
+FORMAT_VERSION = "1.0"
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+@attrs.define
+class Binding:
+    alias: str
+    models: list
+    description: Optional[str] = None
+    params: dict = attrs.field(factory=dict)
+    requires: list = attrs.field(factory=list)
+
+
+@attrs.define
+class Profile:
+    name: str
+    bindings: list = attrs.field(factory=list)
+    registry_versions: dict = attrs.field(factory=dict)
+
+    def get(self, alias: str) -> Optional[Binding]:
+        return next((b for b in self.bindings if b.alias == alias), None)
+
+    def bind(self, binding: Binding) -> None:
+        """Replace the alias's binding in place (keeping its position) or append it."""
+        for i, b in enumerate(self.bindings):
+            if b.alias == binding.alias:
+                self.bindings[i] = binding
+                return
+        self.bindings.append(binding)
+
+    def unbind(self, alias: str) -> bool:
+        before = len(self.bindings)
+        self.bindings = [b for b in self.bindings if b.alias != alias]
+        return len(self.bindings) != before
+
+
+@attrs.define
+class Endpoint:
+    """`[providers.NAME]`: an OpenAI-compatible (or other registered type) endpoint."""
+
+    type: str
+    base_url: Optional[str] = None
+    api_key_env: Optional[str] = None
+    options: dict = attrs.field(factory=dict)  # further keys, passed to the provider
+
+
+@attrs.define
+class Lockfile:
+    version: str = FORMAT_VERSION
+    default_profile: str = "default"
+    profiles: dict = attrs.field(factory=dict)
+    providers: dict = attrs.field(factory=dict)
+    metadata: dict = attrs.field(factory=dict)
+    created_at: Optional[str] = None
+    updated_at: Optional[str] = None
+    path: Optional[Path] = attrs.field(default=None, eq=False)
+
+    @classmethod
+    def new(cls, path: Optional[Path] = None) -> Lockfile:
+        now = _now()
+        return cls(profiles={"default": Profile("default")}, created_at=now, updated_at=now, path=path)
+
+    def profile(self, name: str, create: bool = False) -> Profile:
+        if name not in self.profiles:
+            if not create:
+                raise LockfileError(
+                    f"profile {name!r} is not in the lockfile; its profiles are "
+                    f"{', '.join(sorted(self.profiles)) or 'none'} (check --profile or LLMRING_PROFILE)",
+                    path=_str(self.path))
+            self.profiles[name] = Profile(name)
+        return self.profiles[name]
+
+    def find(self, alias: str, profile: str) -> Optional[tuple]:
+        """(binding, profile name it came from): the profile first, then the default profile."""
+        for name in dict.fromkeys((profile, self.default_profile)):
+            p = self.profiles.get(name)
+            b = p.get(alias) if p else None
+            if b is not None:
+                return b, name
+        return None
+
+    def to_toml(self) -> str:
+        return dumps(self)
+
+    @classmethod
+    def from_toml(cls, text: str, path: Optional[PathLike] = None) -> Lockfile:
+        return parse(text, path)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _str(path: Optional[PathLike]) -> Optional[str]:
+    return os.fspath(path) if path is not None else None
+
+
+# -- reading ------------------------------------------------------------------------------
+
+_TOP = ("version", "default_profile", "profiles", "providers", "metadata", "created_at", "updated_at")
+_PROFILE = ("name", "bindings", "registry_versions")
+_BINDING = ("alias", "models", "description", "params", "requires")
+_ENDPOINT = ("type", "base_url", "api_key_env")
+
+
+def _toml_loads(text: str) -> dict:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.9/3.10 only
+        import tomli as tomllib
+    return tomllib.loads(text)
+
+
+def read(path: PathLike) -> Lockfile:
+    """Read and validate a lockfile."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise LockfileError("no lockfile here; create one with `llmring lock init`", path=str(p)) from None
+    except IsADirectoryError:
+        raise LockfileError("is a directory, not a lockfile", path=str(p)) from None
+    except OSError as e:
+        raise LockfileError(f"cannot be read ({e.strerror}); check its permissions", path=str(p)) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise LockfileError("is not UTF-8 text; a lockfile is TOML", path=str(p)) from None
+    lf = parse(text, p)
+    return lf
+
+
+def parse(text: str, path: Optional[PathLike] = None) -> Lockfile:
+    """Parse and validate lockfile TOML text; every problem is a LockfileError."""
+    where = _str(path)
+    try:
+        data = _toml_loads(text)
+    except Exception as e:  # tomllib.TOMLDecodeError, and ValueErrors from odd input
+        msg = str(e)
+        m = re.search(r"\(at line (\d+), column \d+\)", msg)
+        line = int(m.group(1)) if m else None
+        msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", msg) or "invalid TOML"
+        raise LockfileError(f"is not valid TOML: {msg}; fix the syntax there", path=where, line=line) from None
+    return _Validator(text, where).lockfile(data)
+
+
+class _Validator:
+    def __init__(self, text: str, path: Optional[str]) -> None:
+        self.lines = text.splitlines()
+        self.path = path
+
+    def fail(self, message: str, key: str, *hints: str) -> LockfileError:
+        return LockfileError(message, path=self.path, line=self.line_of(*hints), key=key)
+
+    def line_of(self, *hints: str) -> Optional[int]:
+        """The first line matching each hint in turn (a table header, then a key inside it)."""
+        start = 0
+        found = None
+        for hint in hints:
+            rx = re.compile(hint)
+            for i in range(start, len(self.lines)):
+                if rx.search(self.lines[i]):
+                    found, start = i + 1, i + 1
+                    break
+            else:
+                return found
+        return found
+
+    def keys(self, table: dict, allowed: tuple, where: str, *hints: str) -> None:
+        for key in table:
+            if key not in allowed:
+                close = difflib.get_close_matches(key, allowed, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else f"; allowed keys: {', '.join(allowed)}"
+                raise self.fail(f"unknown key {key!r} in {where}{hint}", key, *hints,
+                                rf"^\s*{re.escape(key)}\s*=|^\s*\[+[^\]]*\b{re.escape(key)}\b")
+
+    def typed(self, value: Any, kind: type, key: str, what: str, *hints: str) -> Any:
+        if not isinstance(value, kind) or (kind is str and not value.strip()):
+            names = {str: "a non-empty string", dict: "a table", list: "a list", int: "a number"}
+            raise self.fail(f"{key} must be {names.get(kind, kind.__name__)}, not {_show(value)}{what}",
+                            key, *hints)
+        return value
+
+    def lockfile(self, data: dict) -> Lockfile:
+        self.keys(data, _TOP, "the lockfile")
+        version = str(data.get("version", FORMAT_VERSION))
+        if version.split(".")[0] != FORMAT_VERSION.split(".")[0]:
+            raise self.fail(f"version {version!r} is not supported (this llmring reads {FORMAT_VERSION}); "
+                            "upgrade llmring", "version", r"^\s*version\s*=")
+        profiles_raw = self.typed(data.get("profiles", {}), dict, "profiles", "", r"^\s*\[+\s*profiles")
+        profiles = {name: self.profile(name, raw) for name, raw in profiles_raw.items()}
+        default = self.typed(data.get("default_profile", "default"), str, "default_profile", "",
+                             r"^\s*default_profile\s*=")
+        if profiles and default not in profiles:
+            raise self.fail(f"default_profile {default!r} names no profile; the profiles are "
+                            f"{', '.join(sorted(profiles))}", "default_profile", r"^\s*default_profile\s*=")
+        providers = {n: self.endpoint(n, raw) for n, raw in
+                     self.typed(data.get("providers", {}), dict, "providers", "", r"^\s*\[providers").items()}
+        meta = self.typed(data.get("metadata", {}), dict, "metadata", "", r"^\s*\[metadata")
+        stamps = {k: _stamp(data.get(k)) for k in ("created_at", "updated_at")}
+        return Lockfile(version=version, default_profile=default, profiles=profiles, providers=providers,
+                        metadata=meta, path=Path(self.path) if self.path else None, **stamps)
+
+    def profile(self, name: str, raw: Any) -> Profile:
+        hdr = rf"^\s*\[+\s*profiles\.\"?{re.escape(name)}\"?[\].]"
+        where = f" in profile {name!r}"
+        raw = self.typed(raw, dict, f"profiles.{name}", "", hdr)
+        self.keys(raw, _PROFILE, f"profile {name!r}", hdr)
+        if "name" in raw and raw["name"] != name:
+            raise self.fail(f"profile [profiles.{name}] has name = {raw['name']!r}; make them the same",
+                            f"profiles.{name}.name", hdr, r"^\s*name\s*=")
+        bindings_raw = self.typed(raw.get("bindings", []), list, f"profiles.{name}.bindings", where, hdr)
+        bindings: list = []
+        seen: dict = {}
+        for i, b in enumerate(bindings_raw):
+            binding = self.binding(name, i, b)
+            if binding.alias in seen:
+                raise self.fail(f"alias {binding.alias!r} is bound twice in profile {name!r}; "
+                                "keep one binding and list its fallbacks in its models",
+                                f"profiles.{name}.bindings", hdr,
+                                *[rf"^\s*alias\s*=\s*[\"']{re.escape(binding.alias)}[\"']"] * 2)
+            seen[binding.alias] = i
+            bindings.append(binding)
+        versions = self.typed(raw.get("registry_versions", {}), dict, f"profiles.{name}.registry_versions",
+                              where, hdr)
+        return Profile(name, bindings, versions)
+
+    def binding(self, profile: str, index: int, raw: Any) -> Binding:
+        key = f"profiles.{profile}.bindings[{index}]"
+        hdr = rf"^\s*\[\[\s*profiles\.\"?{re.escape(profile)}\"?\.bindings"
+        hints = [hdr] * (index + 1)
+        raw = self.typed(raw, dict, key, "", *hints)
+        alias = raw.get("alias")
+        if isinstance(alias, str):
+            hints.append(rf"^\s*alias\s*=\s*[\"']{re.escape(alias)}[\"']")
+        self.keys(raw, _BINDING, f"binding {key}", *hints)
+        if "alias" not in raw:
+            raise self.fail(f"{key} has no alias; add alias = \"name\"", f"{key}.alias", *hints)
+        problem = alias_problem(alias)
+        if problem:
+            raise self.fail(problem, f"{key}.alias", *hints)
+        where = f" for alias {alias!r} in profile {profile!r}"
+        if "models" not in raw:
+            raise self.fail(f"alias {alias!r} in profile {profile!r} has no models; "
+                            "add models = [\"provider:model\"]", f"{key}.models", *hints)
+        models = self.typed(raw["models"], list, "models", where + ', e.g. models = ["openai:gpt-4o-mini"]',
+                            *hints, r"^\s*models\s*=")
+        if not models:
+            raise self.fail(f"models is empty{where}; list at least one provider:model",
+                            f"{key}.models", *hints, r"^\s*models\s*=")
+        for ref in models:
+            problem = ref_problem(ref)
+            if problem:
+                raise self.fail(f"{problem} ({where.strip()})", f"{key}.models", *hints,
+                                re.escape(str(ref)) if isinstance(ref, str) and ref else r"^\s*models\s*=")
+        dupes = sorted({m for m in models if models.count(m) > 1})
+        if dupes:
+            raise self.fail(f"models lists {', '.join(dupes)} twice{where}", f"{key}.models", *hints)
+        description = raw.get("description")
+        if description is not None:
+            self.typed(description, str, "description", where, *hints)
+        params = self.typed(raw.get("params", {}), dict, "params", where, *hints)
+        requires = self.typed(raw.get("requires", []), list, "requires", where, *hints)
+        for cap in requires:
+            self.typed(cap, str, "each entry of requires", where, *hints)
+        return Binding(alias, [m.strip() for m in models], description, params, requires)
+
+    def endpoint(self, name: str, raw: Any) -> Endpoint:
+        hdr = rf"^\s*\[providers\.\"?{re.escape(name)}\"?\]"
+        key = f"providers.{name}"
+        raw = self.typed(raw, dict, key, "", hdr)
+        if not re.match(r"^[a-z][a-z0-9_-]*$", name):
+            raise self.fail(f"provider name {name!r} must be lower-case letters, digits, '-' or '_'", key, hdr)
+        if "type" not in raw:
+            raise self.fail(f"[{key}] needs type = \"openai\" (the API it speaks)", f"{key}.type", hdr)
+        fields = {k: self.typed(raw[k], str, f"{key}.{k}", "", hdr) for k in _ENDPOINT if k in raw}
+        base = fields.get("base_url")
+        if base is not None and not re.match(r"^https?://[^\s/]+", base):
+            raise self.fail(f"{key}.base_url must be an http(s) URL, not {base!r}", f"{key}.base_url", hdr,
+                            r"^\s*base_url\s*=")
+        options = {k: v for k, v in raw.items() if k not in _ENDPOINT}
+        return Endpoint(options=options, **fields)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value) if value.strip() else "an empty string"
+    return f"{type(value).__name__} {value!r}"[:60]
+
+
+def _stamp(value: Any) -> Optional[str]:
+    if value is None:
+        return None
+    if isinstance(value, datetime):  # TOML datetimes written by other tools
+        return value.isoformat()
+    return str(value)
+
+
+# -- writing ------------------------------------------------------------------------------
+
+def dumps(lf: Lockfile) -> str:
+    """The file as a person would write it: a stable order, one table per binding, a
+    one-model list on one line and a list of fallbacks one model per line."""
+    import tomli_w
+
+    head: dict = {"version": lf.version, "default_profile": lf.default_profile}
+    head.update({k: getattr(lf, k) for k in ("created_at", "updated_at") if getattr(lf, k)})
+    parts = [tomli_w.dumps(head)]
+    if lf.metadata:
+        parts.append(tomli_w.dumps({"metadata": lf.metadata}))
+    for name, e in lf.providers.items():
+        fields = {k: v for k, v in (("type", e.type), ("base_url", e.base_url), ("api_key_env", e.api_key_env))
+                  if v is not None}
+        parts.append(tomli_w.dumps({"providers": {name: {**fields, **e.options}}}))
+    for name, p in lf.profiles.items():
+        key = _key(name)
+        lines = [f"[profiles.{key}]", f"name = {_value(name)}"]
+        if p.registry_versions:
+            lines.append(f"registry_versions = {_value(p.registry_versions)}")
+        parts.append("\n".join(lines) + "\n")
+        for b in p.bindings:
+            parts.append(_binding_toml(key, b))
+    return "\n".join(parts)
+
+
+def _binding_toml(profile_key: str, b: Binding) -> str:
+    if len(b.models) == 1:
+        models = _value(b.models)
+    else:
+        models = "[\n" + "".join(f"    {_value(m)},\n" for m in b.models) + "]"
+    lines = [f"[[profiles.{profile_key}.bindings]]", f"alias = {_value(b.alias)}", f"models = {models}"]
+    if b.description:
+        lines.append(f"description = {_value(b.description)}")
+    if b.requires:
+        lines.append(f"requires = {_value(b.requires)}")
+    if b.params:
+        lines.append(f"params = {_value(b.params)}")
+    return "\n".join(lines) + "\n"
+
+
+_BARE = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _key(name: str) -> str:
+    return name if _BARE.match(name) else _value(name)
+
+
+def _value(v: Any) -> str:
+    """One TOML value, inline (tables as { k = v })."""
+    import json
+    import math
+
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)  # JSON string escapes are valid TOML basic strings
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "nan"
+        return ("inf" if v > 0 else "-inf") if math.isinf(v) else repr(v)
+    if isinstance(v, datetime):
+        return v.isoformat()
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{_key(str(k))} = {_value(x)}" for k, x in v.items()) + " }" if v else "{}"
+    raise TypeError(f"cannot write {type(v).__name__} to a lockfile")
+
+
+def write(lf: Lockfile, path: PathLike) -> None:
+    """Write atomically: a temporary file in the same folder, flushed, then renamed over."""
+    p = Path(path)
+    text = lf.to_toml()
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        if p.exists():
+            os.chmod(tmp, p.stat().st_mode & 0o7777)
+        else:
+            os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, p)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    lf.path = p
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An inter-process lock for edits of `path`, kept in the temp dir (no clutter beside it)."""
+    import hashlib
+
+    digest = hashlib.sha1(os.fspath(path.resolve()).encode()).hexdigest()[:20]
+    lock_path = Path(tempfile.gettempdir()) / f"llmring-{digest}.lck"
+    with open(lock_path, "a+b") as f:
+        if os.name == "nt":  # pragma: no cover
+            import msvcrt
+
+            f.seek(0)
+            while True:
+                try:
+                    msvcrt.locking(f.fileno(), msvcrt.LK_LOCK, 1)
+                    break
+                except OSError:
+                    continue
+            try:
+                yield
+            finally:
+                f.seek(0)
+                msvcrt.locking(f.fileno(), msvcrt.LK_UNLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def edit(path: PathLike, change: Callable[[Lockfile], Any], create: bool = False) -> Any:
+    """Read-modify-write `path` under the lock: `change(lockfile)` edits it in place and its
+    result is returned. With `create`, a missing file starts as a new lockfile."""
+    p = Path(path)
+    with _locked(p):
+        lf = read(p) if p.exists() or not create else Lockfile.new(p)
+        result = change(lf)
+        lf.updated_at = _now()
+        # Validate what we are about to write by parsing it back: a bad edit never lands.
+        parse(lf.to_toml(), p)
+        write(lf, p)
+    return result
+
+
+# -- finding ------------------------------------------------------------------------------
+
+@attrs.define
+class Located:
+    path: Path
+    source: str  # "explicit", "env", "cwd" or "bundled"
+
+
+def locate(explicit: Optional[PathLike] = None, env: Optional[dict] = None) -> Located:
+    """Resolution order: explicit path (must exist) > LLMRING_LOCKFILE_PATH (must exist) >
+    ./llmring.lock > the bundled lockfile (for llmring's own tools)."""
+    environ = os.environ if env is None else env
+    if explicit is not None:
+        p = Path(explicit)
+        if not p.is_file():
+            raise LockfileError("does not exist; check lockfile_path / --file, or create it with "
+                                f"`llmring lock init --file {p}`", path=str(p))
+        return Located(p, "explicit")
+    if environ.get(ENV_PATH):
+        p = Path(environ[ENV_PATH])
+        if not p.is_file():
+            raise LockfileError(f"named by {ENV_PATH} does not exist; fix the variable or unset it",
+                                path=str(p))
+        return Located(p, "env")
+    here = Path.cwd() / FILENAME
+    if here.is_file():
+        return Located(here, "cwd")
+    return Located(BUNDLED, "bundled")
+
+
+def choose_profile(lf: Lockfile, profile: Optional[str] = None, env: Optional[dict] = None) -> str:
+    """explicit > LLMRING_PROFILE > the file's default_profile."""
+    environ = os.environ if env is None else env
+    return profile or environ.get(ENV_PROFILE) or lf.default_profile

@@ -1,0 +1,24 @@
+import os
+
+import pytest
+
+from httpfake import FakeServer
+
+_ENV_PREFIXES = ("LLMRING_", "OPENAI_", "ANTHROPIC_", "GEMINI_", "GOOGLE_", "OLLAMA_")
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch, tmp_path):
+    """Each test starts in an empty directory with no provider keys or llmring settings."""
+    for key in list(os.environ):
+        if key.startswith(_ENV_PREFIXES):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+    yield
+
+
+@pytest.fixture
+def server():
+    s = FakeServer()
+    yield s
+    s.close()
