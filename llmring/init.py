@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from . import lockfile as lf_mod
+from .exceptions import LockfileError
 from .lockfile import Binding, Lockfile
 
 
@@ -12,4 +16,14 @@ def new_lockfile() -> Lockfile:
     lf.profiles["default"].bindings.append(
         Binding("assistant", ["mock:echo"],
                 description="Offline placeholder: replace with `llmring bind assistant provider:model`."))
+    return lf
+
+
+def create(path: Path, force: bool = False) -> Lockfile:
+    """Write a new lockfile at `path`; an existing file is kept unless `force`."""
+    lf = new_lockfile()
+    with lf_mod.locked(path):
+        if path.exists() and not force:
+            raise LockfileError("already exists; pass --force (force=True) to overwrite it", path=str(path))
+        lf_mod.write(lf, path)
     return lf

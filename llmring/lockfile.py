@@ -432,7 +432,7 @@ def _umask() -> int:
 
 
 @contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def locked(path: Path) -> Iterator[None]:
     """An inter-process lock for edits of `path`, kept in the temp dir (no clutter beside it)."""
     import hashlib
 
@@ -468,7 +468,7 @@ def edit(path: PathLike, change: Callable[[Lockfile], Any], create: bool = False
     """Read-modify-write `path` under the lock: `change(lockfile)` edits it in place and its
     result is returned. With `create`, a missing file starts as a new lockfile."""
     p = Path(path)
-    with _locked(p):
+    with locked(p):
         lf = read(p) if p.exists() or not create else Lockfile.new(p)
         result = change(lf)
         lf.updated_at = _now()

@@ -15,7 +15,6 @@ from . import lockfile as lf_mod
 from .exceptions import (
     AliasNotFoundError,
     ConfigurationError,
-    LockfileError,
     MissingAliasesError,
     ProviderError,
     ProviderNotFoundError,
@@ -59,7 +58,6 @@ class Ring:
                  retry: Optional[RetryPolicy] = None, breaker: Optional[CircuitBreaker] = None,
                  pool_size: int = 64) -> None:
         self._located = lf_mod.locate(lockfile_path)
-        self._explicit = lockfile_path is not None
         self.profile = profile
         self.read_timeout = timeout if timeout is not None else _env_timeout()
         self.connect_timeout = connect_timeout
@@ -108,6 +106,11 @@ class Ring:
 
     def _profile_name(self, lf: Lockfile, profile: Optional[str]) -> str:
         return lf_mod.choose_profile(lf, profile or self.profile)
+
+    def active_profile(self, profile: Optional[str] = None) -> str:
+        """The profile a call would use: `profile`, else the Ring's, else $LLMRING_PROFILE,
+        else the lockfile's default_profile."""
+        return self._profile_name(self.lockfile, profile)
 
     # -- resolving ------------------------------------------------------------------------
     def resolve(self, target: str, profile: Optional[str] = None) -> Resolution:
@@ -243,17 +246,15 @@ class Ring:
         self._edit(change, create=False)
 
     def init_lockfile(self, force: bool = False, path: Optional[lf_mod.PathLike] = None) -> Path:
-        """Write a new lockfile (./llmring.lock, or the explicit lockfile_path). Refuses to
-        overwrite an existing file unless `force`."""
-        target = Path(path) if path else (self._located.path if self._explicit else Path.cwd() / lf_mod.FILENAME)
-        from .init import new_lockfile
+        """Write a new lockfile: at `path`, else at the file this Ring was given (lockfile_path
+        or $LLMRING_LOCKFILE_PATH), else ./llmring.lock. Refuses to overwrite unless `force`."""
+        given = self._located.source in ("explicit", "env")
+        target = Path(path) if path else (self._located.path if given else Path.cwd() / lf_mod.FILENAME)
+        from .init import create
 
-        with lf_mod._locked(target):
-            if target.exists() and not force:
-                raise LockfileError("already exists; pass force=True (--force) to overwrite it", path=str(target))
-            lf_mod.write(new_lockfile(), target)
+        create(target, force)
         with self._lock:
-            self._located = lf_mod.Located(target, "explicit" if self._explicit or path else "cwd")
+            self._located = lf_mod.Located(target, "explicit" if given or path else "cwd")
             self._lockfile = None
             self._cache.clear()
         return target

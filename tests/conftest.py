@@ -1,7 +1,6 @@
 import os
 
 import pytest
-
 from httpfake import FakeServer
 
 _ENV_PREFIXES = ("LLMRING_", "OPENAI_", "ANTHROPIC_", "GEMINI_", "GOOGLE_", "OLLAMA_")

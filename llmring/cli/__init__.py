@@ -1,0 +1,50 @@
+"""The `llmring` command (also `llmring-cli`). Exit codes: 0 success, 1 a user error or a
+failed call (one clear line on stderr, never a traceback), 2 bad usage, 130 interrupted."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from .. import __version__
+from ..exceptions import LLMRingError
+
+
+class _Group(click.Group):
+    """Turns llmring's errors into one line on stderr and exit 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (LLMRingError, ValueError, OSError) as e:
+            click.echo(f"Error: {e}", err=True)
+            ctx.exit(1)
+        except KeyboardInterrupt:
+            click.echo("", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="llmring")
+def cli() -> None:
+    """Name what you need from an LLM; llmring.lock maps each alias to models with failover."""
+
+
+def _register() -> None:
+    from . import aliases, chat, lock, providers
+
+    for module in (aliases, chat, lock, providers):
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+_register()
+
+
+def main() -> None:
+    try:
+        cli.main(prog_name="llmring")
+    except KeyboardInterrupt:  # raised outside a command (e.g. while click parses)
+        sys.exit(130)

@@ -1,0 +1,35 @@
+"""Options and helpers every command shares."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+file_option = click.option(
+    "--file", "file", type=click.Path(dir_okay=False), default=None,
+    help="Lockfile to use (default: $LLMRING_LOCKFILE_PATH, then ./llmring.lock).")
+profile_option = click.option(
+    "--profile", "-p", default=None,
+    help="Profile to use (default: $LLMRING_PROFILE, then the file's default_profile).")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+
+
+def ring_for(file: Any) -> Any:
+    from ..ring import Ring
+
+    return Ring(lockfile_path=file)
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def fallbacks(models: list) -> str:
+    """"a:b (+ 2 fallbacks)", as the seed prints an alias."""
+    extra = len(models) - 1
+    if extra <= 0:
+        return models[0]
+    return f"{models[0]} (+ {extra} fallback{'s' if extra > 1 else ''})"
+

@@ -1,0 +1,133 @@
+"""Third-party plugins installed by pip: found through the `llmring` entry-point group, with a
+broken one reported without breaking the others. Runs in a subprocess so that the freshly
+installed distributions are seen by a fresh interpreter, as a user's would be."""
+
+import importlib.metadata
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = Path(__file__).resolve().parent / "plugin_pkg"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """A directory holding llmring-hello and llmring-broken, installed by pip."""
+    for needed in ("llmring", "setuptools", "wheel"):
+        try:
+            importlib.metadata.distribution(needed)
+        except importlib.metadata.PackageNotFoundError:
+            pytest.fail(f"{needed} is not installed in {sys.prefix}: pip install -e '.[test]' first "
+                        "(llmring's own entry points come from its installed metadata).")
+    work = tmp_path_factory.mktemp("plugins")
+    target = work / "site"
+    sources = []
+    for name in ("llmring-hello", "llmring-broken"):
+        # Build from a copy: setuptools leaves build/ and *.egg-info beside the sources.
+        source = shutil.copytree(PACKAGES / name, work / name,
+                                 ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+        sources.append(str(source))
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
+         "--disable-pip-version-check", "--quiet", "--target", str(target), *sources],
+        capture_output=True, text=True, timeout=300, cwd=work)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (target / "llmring_hello.py").exists() and (target / "llmring_broken.py").exists()
+    return target
+
+
+def run(site, code, tmp_path):
+    """Run `code` in a fresh interpreter that sees the installed plugins; return its JSON output."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LLMRING_", "PYTHON"))}
+    # This checkout's llmring comes after the plugins; its entry points come from its metadata.
+    env["PYTHONPATH"] = os.pathsep.join([str(site), str(ROOT)])
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_an_installed_plugin_adds_its_prefix_and_a_broken_one_is_reported(site, tmp_path):
+    out = run(site, """
+        import json
+        from llmring.exceptions import ProviderNotFoundError
+        from llmring.plugins import registry
+        from llmring.provider import ProviderSettings
+        from llmring.types import LLMRequest
+
+        def ask(prefix, model, text):
+            info = registry.get(prefix)
+            provider = info.factory(ProviderSettings(name=prefix))
+            return info.package, provider.chat(model, LLMRequest(messages=[text]), (1.0, 5.0)).content
+
+        out = {"hello": ask("hello", "world", "Hi there"), "mock": ask("mock", "echo", "still here")}
+        out["broken"] = [[b.name, b.package, b.error] for b in registry.broken]
+        try:
+            registry.get("broken")
+            out["broken_error"] = None
+        except ProviderNotFoundError as e:
+            out["broken_error"] = str(e)
+        out["hello_after"] = ask("hello", "again", "twice")
+        out["prefixes"] = sorted(registry.providers)
+        print(json.dumps(out))
+    """, tmp_path)
+    assert out["hello"] == ["llmring-hello", "Hello from world: Hi there"]
+    assert out["mock"] == ["llmring", "still here"]
+    assert out["hello_after"] == ["llmring-hello", "Hello from again: twice"]
+    assert {"hello", "mock"} <= set(out["prefixes"]) and "broken" not in out["prefixes"]
+    broken = [b for b in out["broken"] if b[0] == "broken"]
+    assert len(broken) == 1
+    name, package, error = broken[0]
+    assert package == "llmring-broken"
+    assert "ModuleNotFoundError" in error and "llmring_broken_missing_dependency" in error
+    message = out["broken_error"]
+    assert message is not None and "'broken'" in message and "llmring-broken" in message
+    assert "failed to load" in message and "llmring_broken_missing_dependency" in message
+    assert "hello" in message and "mock" in message  # the installed providers are listed
+
+
+def test_a_ring_chats_through_an_installed_plugin(site, tmp_path):
+    lockfile = tmp_path / "plugins.lock"
+    lockfile.write_text(textwrap.dedent("""\
+        version = "1.0"
+        default_profile = "default"
+
+        [profiles.default]
+        name = "default"
+
+        [[profiles.default.bindings]]
+        alias = "greeter"
+        models = ["broken:anything", "hello:world"]
+    """), encoding="utf-8")
+    out = run(site, f"""
+        import json
+        from llmring import Ring
+
+        ring = Ring(lockfile_path={str(lockfile)!r})
+        direct = ring.chat("hello:world", "Hi")
+        alias = ring.chat("greeter", "Hi again")
+        streamed = "".join(c.delta for c in ring.stream("hello:world", "streamed"))
+        echoed = ring.chat("mock:echo", "offline").content
+        print(json.dumps({{
+            "direct": [direct.content, direct.model],
+            "alias": [alias.content, alias.model, alias.alias,
+                      [[a.model, a.kind, a.message] for a in alias.attempts]],
+            "streamed": streamed, "echoed": echoed,
+        }}))
+    """, tmp_path)
+    assert out["direct"] == ["Hello from world: Hi", "hello:world"]
+    content, model, alias, attempts = out["alias"]
+    assert (content, model, alias) == ("Hello from world: Hi again", "hello:world", "greeter")
+    assert [a[:2] for a in attempts] == [["broken:anything", "not_configured"], ["hello:world", None]]
+    assert "llmring_broken_missing_dependency" in attempts[0][2]
+    assert out["streamed"] == "Hello from world: streamed"
+    assert out["echoed"] == "offline"
