@@ -13,7 +13,13 @@ def clean_env(monkeypatch, tmp_path):
         if key.startswith(_ENV_PREFIXES):
             monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)
+    # Never read or write the real user cache; start each test from the bundled registry.
+    monkeypatch.setenv("LLMRING_CACHE_DIR", str(tmp_path / ".llmring-cache"))
+    from llmring import registry
+
+    registry._loaded = None
     yield
+    registry._loaded = None
 
 
 @pytest.fixture

@@ -315,7 +315,7 @@ def test_async_ring_runs_calls_concurrently(tmp_path, openai_env):
         with lock:
             state["now"] += 1
             state["peak"] = max(state["peak"], state["now"])
-        time.sleep(0.2)
+        time.sleep(0.5)
         with lock:
             state["now"] -= 1
         return openai_ok()

@@ -1,0 +1,344 @@
+"""The model registry: prices, context windows, capabilities and lifecycle of known models.
+
+A curated snapshot ships in llmring/data/registry.json. `llmring registry update` fetches a
+newer one (https, or file:// for offline use) into the user cache; a cache that is corrupt or
+missing falls back to the bundled snapshot with a warning.
+
+    python -m llmring.registry build registry-facts.csv > llmring/data/registry.json
+re-curates the snapshot from a registry CSV export (see `curate`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import warnings
+from datetime import date
+from pathlib import Path
+from typing import Any, Optional
+
+import attrs
+
+from .exceptions import ConfigurationError
+
+BUNDLED = Path(__file__).parent / "data" / "registry.json"
+ENV_URL = "LLMRING_REGISTRY_URL"
+ENV_CACHE = "LLMRING_CACHE_DIR"
+MAX_BYTES = 5 * 1024 * 1024
+CAPABILITIES = ("tools", "vision", "json_mode", "json_schema", "streaming", "caching", "reasoning",
+                "thinking", "temperature")
+
+# Editorial: where the registry marks a model deprecated, the model its users should move to.
+SUCCESSORS = {
+    "anthropic:claude-opus-4-1-20250805": "anthropic:claude-opus-4-5-20251101",
+    "anthropic:claude-opus-4-20250514": "anthropic:claude-opus-4-5-20251101",
+    "anthropic:claude-sonnet-4-20250514": "anthropic:claude-sonnet-4-5-20250929",
+    "anthropic:claude-3-7-sonnet-20250219": "anthropic:claude-sonnet-4-5-20250929",
+    "anthropic:claude-3-5-haiku-20241022": "anthropic:claude-haiku-4-5-20251001",
+    "anthropic:claude-3-haiku-20240307": "anthropic:claude-haiku-4-5-20251001",
+    "google:gemini-2.0-flash": "google:gemini-2.5-flash",
+    "google:gemini-2.0-flash-lite": "google:gemini-2.5-flash-lite",
+    "openai:o1-mini": "openai:o4-mini",
+}
+
+
+@attrs.define
+class ModelInfo:
+    provider: str
+    name: str
+    display_name: str = ""
+    aliases: list = attrs.field(factory=list)  # floating names that point at this model
+    input_price: Optional[float] = None  # USD per million tokens
+    output_price: Optional[float] = None
+    cache_read_price: Optional[float] = None
+    cache_write_price: Optional[float] = None
+    context_window: Optional[int] = None
+    max_output: Optional[int] = None
+    capabilities: list = attrs.field(factory=list)
+    family: Optional[str] = None
+    mode: str = "chat"  # chat, embedding, audio, realtime, image, tts
+    release_date: Optional[str] = None
+    deprecation_date: Optional[str] = None
+    active: bool = True
+    successor: Optional[str] = None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.provider}:{self.name}"
+
+    @property
+    def dated(self) -> bool:
+        """A dated snapshot (claude-3-5-haiku-20241022, gpt-4o-2024-08-06) rather than a floating name."""
+        import re
+
+        return bool(re.search(r"(19|20)\d\d-?[01]\d-?[0-3]\d$", self.name))
+
+    def has(self, capability: str) -> bool:
+        return capability in self.capabilities
+
+    def deprecated(self, today: Optional[date] = None) -> bool:
+        if not self.deprecation_date:
+            return False
+        return date.fromisoformat(self.deprecation_date) <= (today or date.today())
+
+
+@attrs.define
+class Registry:
+    version: str
+    models: list
+    source: str = "bundled"
+    _index: dict = attrs.field(factory=dict, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        for m in self.models:
+            self._index.setdefault((m.provider, m.name), m)
+        for m in self.models:  # floating names last: an exact row wins
+            for alias in m.aliases:
+                self._index.setdefault((m.provider, alias), m)
+
+    def find(self, ref: str) -> Optional[ModelInfo]:
+        provider, _, name = ref.partition(":")
+        return self._index.get((provider, name)) or self._index.get((provider, name.lower()))
+
+    def for_provider(self, provider: Optional[str] = None, include_inactive: bool = True) -> list:
+        """Models, active ones first, newest first within each group."""
+        rows = [m for m in self.models if (provider is None or m.provider == provider)
+                and (include_inactive or m.active)]
+        return sorted(rows, key=lambda m: (not m.active, m.provider, -_day(m.release_date), m.name))
+
+    def closest(self, ref: str, n: int = 3) -> list:
+        import difflib
+
+        provider, _, name = ref.partition(":")
+        names = [m.name for m in self.models if m.provider == provider]
+        names += [a for m in self.models if m.provider == provider for a in m.aliases]
+        return [f"{provider}:{c}" for c in difflib.get_close_matches(name, sorted(set(names)), n=n, cutoff=0.5)]
+
+    def providers(self) -> list:
+        return sorted({m.provider for m in self.models})
+
+    def to_json(self) -> dict:
+        return {"version": self.version, "models": [attrs.asdict(m) for m in self.models]}
+
+
+def _day(value: Optional[str]) -> int:
+    try:
+        return date.fromisoformat(value).toordinal() if value else 0
+    except ValueError:
+        return 0
+
+
+# -- cost -------------------------------------------------------------------------------------
+
+def cost(info: Optional[ModelInfo], usage: Any) -> tuple:
+    """(USD or None, why None) for a response's usage at the model's prices."""
+    if usage is None:
+        return None, "the provider reported no token usage"
+    if info is None:
+        return None, "the model has no price in the registry"
+    if info.input_price is None or info.output_price is None:
+        return None, f"{info.ref} has no price in the registry"
+    usd = (usage.input_tokens * info.input_price + usage.output_tokens * info.output_price) / 1_000_000
+    return round(usd, 10), None
+
+
+# -- loading ----------------------------------------------------------------------------------
+
+_lock = threading.Lock()
+_loaded: Optional[Registry] = None
+
+
+def cache_path() -> Path:
+    base = os.environ.get(ENV_CACHE) or os.environ.get("XDG_CACHE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".cache")
+    sub = "" if os.environ.get(ENV_CACHE) else "llmring"
+    return Path(base) / sub / "registry.json"
+
+
+def load(refresh: bool = False) -> Registry:
+    """The registry: the user cache when valid, else the bundled snapshot (once per process)."""
+    global _loaded
+    with _lock:
+        if _loaded is not None and not refresh:
+            return _loaded
+        cached = cache_path()
+        if cached.exists():
+            try:
+                _loaded = parse(cached.read_bytes(), source=str(cached))
+                return _loaded
+            except (OSError, ValueError) as e:
+                warnings.warn(f"The cached registry {cached} is unusable ({e}); using the bundled snapshot. "
+                              "Run `llmring registry update` to fetch a fresh one.", stacklevel=2)
+        _loaded = parse(BUNDLED.read_bytes(), source="bundled")
+        return _loaded
+
+
+def parse(data: bytes, source: str = "") -> Registry:
+    """Validate a registry document; ValueError says what is wrong."""
+    if len(data) > MAX_BYTES:
+        raise ValueError(f"it is larger than {MAX_BYTES // 1024 // 1024} MiB")
+    try:
+        doc = json.loads(data)
+    except ValueError as e:
+        raise ValueError(f"it is not JSON ({e})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("models"), list) or not doc.get("version"):
+        raise ValueError('it needs "version" and a "models" list')
+    fields = {f.name for f in attrs.fields(ModelInfo)}
+    models = []
+    for i, raw in enumerate(doc["models"]):
+        if not isinstance(raw, dict) or not isinstance(raw.get("provider"), str) or not isinstance(
+                raw.get("name"), str):
+            raise ValueError(f"model #{i} needs a provider and a name")
+        info = ModelInfo(**{k: v for k, v in raw.items() if k in fields})
+        problem = _impossible(info)
+        if problem:
+            raise ValueError(f"{info.ref}: {problem}")
+        models.append(info)
+    if not models:
+        raise ValueError("it lists no models")
+    return Registry(str(doc["version"]), models, source)
+
+
+def _impossible(m: ModelInfo) -> str:
+    for label, price in (("input price", m.input_price), ("output price", m.output_price)):
+        if price is not None and (not isinstance(price, (int, float)) or price < 0 or price > 10_000):
+            return f"{label} {price!r} is not a plausible USD per million tokens"
+    for label, n in (("context window", m.context_window), ("max output", m.max_output)):
+        if n is not None and (not isinstance(n, int) or n <= 0 or n > 100_000_000):
+            return f"{label} {n!r} is not a plausible token count"
+    if m.context_window and m.max_output and m.mode == "chat" and m.max_output > m.context_window:
+        return f"max output {m.max_output} exceeds the context window {m.context_window}"
+    for label, d in (("release date", m.release_date), ("deprecation date", m.deprecation_date)):
+        if d is not None:
+            try:
+                date.fromisoformat(d)
+            except (TypeError, ValueError):
+                return f"{label} {d!r} is not YYYY-MM-DD"
+    return ""
+
+
+def update(url: Optional[str] = None, timeout: float = 30.0) -> Registry:
+    """Fetch a registry document, validate it, and atomically replace the user cache."""
+    url = url or os.environ.get(ENV_URL)
+    if not url:
+        raise ConfigurationError(f"No registry URL: pass one or set {ENV_URL}.")
+    data = _fetch(url, timeout)
+    try:
+        registry = parse(data, source=url)
+    except ValueError as e:
+        raise ConfigurationError(f"The registry at {url} is not usable: {e}. The cache was left as it was.") from None
+    target = cache_path()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=".registry.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    load(refresh=True)
+    return registry
+
+
+def _fetch(url: str, timeout: float) -> bytes:
+    if url.startswith("file://"):
+        from urllib.parse import unquote, urlparse
+
+        path = Path(unquote(urlparse(url).path))
+        try:
+            with open(path, "rb") as f:
+                return f.read(MAX_BYTES + 1)
+        except OSError as e:
+            raise ConfigurationError(f"Cannot read the registry file {path}: {e.strerror}.") from None
+    if not url.startswith("https://"):
+        raise ConfigurationError(f"Registry URLs must be https:// (or file:// for a local copy), not {url!r}.")
+    import requests
+
+    try:
+        with requests.get(url, timeout=(10, timeout), stream=True) as r:
+            if r.status_code != 200:
+                raise ConfigurationError(f"The registry at {url} answered HTTP {r.status_code}; try again later.")
+            data = b""
+            for chunk in r.iter_content(65536):
+                data += chunk
+                if len(data) > MAX_BYTES:
+                    raise ConfigurationError(f"The registry at {url} is larger than {MAX_BYTES // 2**20} MiB; "
+                                             "refusing it.")
+            return data
+    except requests.RequestException as e:
+        raise ConfigurationError(f"Could not fetch the registry from {url} ({type(e).__name__}); "
+                                 "the bundled snapshot stays in use.") from None
+
+
+# -- curation from a registry CSV export ---------------------------------------------------------
+
+def curate(rows: list, version: str) -> dict:
+    """Turn registry CSV rows into a snapshot: drop upper-case duplicates of real names,
+    placeholder rows and rows with impossible values; zero context windows become unknown."""
+    names = {(r["provider"], r["model_name"]) for r in rows}
+    out = []
+    for r in rows:
+        provider, name = r["provider"].strip(), r["model_name"].strip()
+        if name != name.lower() and (provider, name.lower()) in names:
+            continue  # "GPT-4o" beside "gpt-4o": a noisy duplicate
+        if name.endswith("-deprecated"):
+            continue  # placeholders, not model IDs
+        caps = [c for c, col in (("tools", "supports_function_calling"), ("vision", "supports_vision"),
+                                 ("json_mode", "supports_json_mode"), ("json_schema", "supports_json_schema"),
+                                 ("streaming", "supports_streaming"), ("caching", "supports_caching"),
+                                 ("reasoning", "is_reasoning_model"), ("thinking", "supports_thinking"),
+                                 ("temperature", "supports_temperature")) if r.get(col) == "True"]
+        info = ModelInfo(
+            provider=provider, name=name, display_name=r.get("display_name") or name,
+            aliases=[a for a in (r.get("model_aliases") or "").split(";") if a and a != name],
+            input_price=_num(r, "dollars_per_million_tokens_input"),
+            output_price=_num(r, "dollars_per_million_tokens_output"),
+            cache_read_price=_num(r, "dollars_per_million_tokens_cache_read"),
+            cache_write_price=_num(r, "dollars_per_million_tokens_cache_write_5m"),
+            context_window=_count(r, "max_input_tokens"), max_output=_count(r, "max_output_tokens"),
+            capabilities=caps, family=r.get("model_family") or None, mode=_mode(name),
+            release_date=r.get("release_date") or None, deprecation_date=r.get("deprecated_date") or None,
+            active=r.get("is_active", "True") == "True", successor=SUCCESSORS.get(f"{provider}:{name}"))
+        if _impossible(info):
+            continue
+        out.append(attrs.asdict(info))
+    return {"version": version, "models": out}
+
+
+def _num(row: dict, key: str) -> Optional[float]:
+    value = (row.get(key) or "").strip()
+    return float(value) if value else None
+
+
+def _count(row: dict, key: str) -> Optional[int]:
+    value = (row.get(key) or "").strip()
+    return int(value) if value and int(value) > 0 else None
+
+
+def _mode(name: str) -> str:
+    for marker, mode in (("embedding", "embedding"), ("-tts", "tts"), ("realtime", "realtime"), ("live", "realtime"),
+                         ("audio", "audio"), ("image", "image")):
+        if marker in name:
+            return mode
+    return "chat"
+
+
+if __name__ == "__main__":  # python -m llmring.registry build FILE.csv [VERSION]
+    import csv
+
+    if len(sys.argv) < 3 or sys.argv[1] != "build":
+        sys.exit("usage: python -m llmring.registry build FILE.csv [VERSION]")
+    with open(sys.argv[2], newline="") as f:
+        snapshot = curate(list(csv.DictReader(f)), sys.argv[3] if len(sys.argv) > 3 else "2026-08")
+    json.dump(snapshot, sys.stdout, indent=1)
+    sys.stdout.write("\n")
