@@ -315,8 +315,14 @@ class Ring:
         """Yield (ref, provider, model, timeout) for each try of the walk. The caller reports
         each try's failure by sending the ProviderError back (or None on success)."""
         deadline = time.monotonic() + request.timeout if request.timeout else None
+        needs = _needs(request)
         refs = res.models
         for i, ref in enumerate(refs):
+            lacking = self._lacks(ref, needs)
+            if lacking:
+                attempts.append(Attempt(ref, "unsupported", skipped=True, message=(
+                    f"skipped: the model registry says it cannot do {lacking}")))
+                continue
             if self.breaker.is_open(ref) and i < len(refs) - 1:
                 attempts.append(Attempt(ref, "overloaded", skipped=True, message=(
                     f"skipped: it failed {self.breaker.threshold} times in a row; resting for another "
@@ -371,6 +377,7 @@ class Ring:
             _send(tries, None)
             response.model, response.alias, response.profile = ref, res.alias, res.profile
             response.attempts, response.latency = attempts, time.monotonic() - started
+            response.cost, response.cost_note = self.cost(ref, response.usage)
             return response
         raise all_failed(res.target, attempts)
 
@@ -395,9 +402,36 @@ class Ring:
                 step = _send(tries, _unexpected(provider, e))
                 continue
             _send(tries, None)
-            yield from _relay(first, chunks, ref, res, attempts)
+            yield from _relay(first, chunks, ref, res, attempts, self.cost)
             return
         raise all_failed(res.target, attempts)
+
+    # -- registry -------------------------------------------------------------------------
+    def model_info(self, ref: str) -> Any:
+        """What the registry (or the lockfile's [providers.NAME].prices) knows of a model, or None."""
+        prefix, _, model = ref.partition(":")
+        endpoint = self.lockfile.providers.get(prefix)
+        prices = endpoint.options.get("prices", {}).get(model) if endpoint is not None else None
+        from . import registry
+
+        if isinstance(prices, dict):
+            return registry.ModelInfo(prefix, model, input_price=prices.get("input"),
+                                      output_price=prices.get("output"))
+        return registry.load().find(ref)
+
+    def cost(self, ref: str, usage: Any) -> tuple:
+        """(USD, None) for `usage` at the model's prices, or (None, the reason)."""
+        from . import registry
+
+        return registry.cost(self.model_info(ref), usage)
+
+    def _lacks(self, ref: str, needs: list) -> str:
+        if not needs:
+            return ""
+        info = self.model_info(ref)
+        if info is None or not info.capabilities:
+            return ""  # unknown models are given the benefit of the doubt
+        return next((label for label, any_of in needs if not any(info.has(c) for c in any_of)), "")
 
     # -- providers ------------------------------------------------------------------------
     @property
@@ -494,6 +528,21 @@ def _with_defaults(request: LLMRequest, params: dict) -> LLMRequest:
     return attrs.evolve(request, **changes) if changes else request
 
 
+def _needs(request: LLMRequest) -> list:
+    """(what, capabilities any one of which will do) for each capability the request needs."""
+    needs = []
+    if request.tools and request.tool_choice != "none":
+        needs.append(("tools", ("tools",)))
+    kind = (request.response_format or {}).get("type")
+    if kind in ("json_schema", "json_object"):
+        # Without native schemas, JSON mode or a forced tool call still gives checked JSON.
+        needs.append(("structured output", ("json_schema", "json_mode", "tools")))
+    if any(isinstance(m.content, list) and any(isinstance(p, dict) and p.get("type") in ("image_url", "image")
+                                               for p in m.content) for m in request.messages):
+        needs.append(("images", ("vision",)))
+    return needs
+
+
 def _send(tries: Any, error: Optional[ProviderError]) -> Optional[tuple]:
     try:
         return tries.send(error)
@@ -522,7 +571,8 @@ def _check_output(response: LLMResponse, request: LLMRequest, provider: Any) -> 
         raise provider.error("invalid_output", str(e)) from None
 
 
-def _relay(first: StreamChunk, chunks: Iterator, ref: str, res: Resolution, attempts: list) -> Iterator:
+def _relay(first: StreamChunk, chunks: Iterator, ref: str, res: Resolution, attempts: list,
+           price: Any) -> Iterator:
     """Pass a stream's chunks on; label the final one; a failure after the first chunk
     cannot fail over, so it raises with the text received so far."""
     received: list = []
@@ -531,6 +581,7 @@ def _relay(first: StreamChunk, chunks: Iterator, ref: str, res: Resolution, atte
         while True:
             if chunk.finish_reason is not None or chunk.usage is not None:
                 chunk.model, chunk.alias, chunk.attempts = ref, res.alias, attempts
+                chunk.cost = price(ref, chunk.usage)[0]
             received.append(chunk.delta)
             yield chunk
             try:

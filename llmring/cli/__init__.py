@@ -18,6 +18,9 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except BrokenPipeError:  # `llmring ... | head`: the reader left; nothing to report
+            sys.stderr.close()
+            ctx.exit(0)
         except (LLMRingError, ValueError, OSError) as e:
             click.echo(f"Error: {e}", err=True)
             ctx.exit(1)
@@ -33,9 +36,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from . import aliases, chat, lock, providers
+    from . import aliases, chat, lock, models, providers
 
-    for module in (aliases, chat, lock, providers):
+    for module in (aliases, chat, lock, models, providers):
         for command in module.COMMANDS:
             cli.add_command(command)
 

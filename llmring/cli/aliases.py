@@ -19,6 +19,13 @@ def bind(alias: str, models: str, profile: Optional[str], file: Optional[str], d
     """Bind ALIAS to MODELS: provider:model, or several comma-separated (primary first)."""
     ring = ring_for(file)
     binding = ring.bind_alias(alias, models, profile=profile, description=description)
+    from .. import registry
+    from ..checks import check_model
+
+    reg = registry.load()
+    for ref in binding.models:
+        for finding in check_model(ref, reg):
+            click.echo(f"Warning: {finding.message}", err=True)
     name = ring.active_profile(profile)
     click.echo(f"{alias} → {fallbacks(binding.models)}  (profile {name}, {ring.lockfile_path})")
 

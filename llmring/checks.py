@@ -1,0 +1,102 @@
+"""What `llmring lock validate` (and `bind`) report about a lockfile's bindings, beyond its
+syntax: unknown, inactive or deprecated models, providers not installed, missing keys,
+aliases without a fallback, and pool models lacking a capability the binding requires."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any, Optional
+
+import attrs
+
+from .lockfile import Lockfile
+
+
+@attrs.define
+class Finding:
+    level: str  # "error" or "warning"
+    message: str
+    profile: Optional[str] = None
+    alias: Optional[str] = None
+    model: Optional[str] = None
+
+    def __str__(self) -> str:
+        where = f"{self.profile}/{self.alias}: " if self.alias else ""
+        return f"{self.level}: {where}{self.message}"
+
+
+def check_model(ref: str, reg: Any) -> list:
+    """Registry findings for one model reference (for providers the registry covers)."""
+    provider = ref.partition(":")[0]
+    if provider not in reg.providers():
+        return []
+    info = reg.find(ref)
+    if info is None:
+        close = reg.closest(ref)
+        hint = f"; did you mean {', '.join(close)}?" if close else "; see `llmring list --provider " + provider + "`"
+        return [Finding("warning", f"{ref} is not in the model registry{hint}", model=ref)]
+    if info.deprecated():
+        successor = f"; move to {info.successor}" if info.successor else ""
+        return [Finding("warning", f"{ref} was deprecated on {info.deprecation_date}{successor}", model=ref)]
+    if not info.active:
+        successor = f"; move to {info.successor}" if info.successor else ""
+        return [Finding("warning", f"{ref} is no longer active{successor}", model=ref)]
+    return []
+
+
+def check(lf: Lockfile, env: Optional[Mapping] = None) -> list:
+    from . import registry
+    from .plugins import registry as plugins
+    from .provider import ProviderSettings
+
+    reg = registry.load()
+    plugins.load()
+    environ = os.environ if env is None else env
+    findings: list = []
+    problems: dict = {}  # prefix -> configuration problem (None when ready), asked once each
+
+    def provider_problem(prefix: str) -> Optional[str]:
+        if prefix not in problems:
+            endpoint = lf.providers.get(prefix)
+            info = plugins.providers.get(endpoint.type if endpoint else prefix)
+            if info is None:
+                kind = f"type {endpoint.type!r} of [providers.{prefix}]" if endpoint else f"provider {prefix!r}"
+                problems[prefix] = ("error", f"{kind} is not installed (installed: "
+                                    f"{', '.join(sorted(plugins.providers))}); pip install its plugin")
+            else:
+                settings = ProviderSettings(prefix, env=environ) if endpoint is None else ProviderSettings(
+                    prefix, base_url=endpoint.base_url, api_key_env=endpoint.api_key_env,
+                    options=dict(endpoint.options), env=environ)
+                problem = info.factory(settings).configuration_problem()
+                problems[prefix] = ("warning", problem) if problem else None
+        return problems[prefix]
+
+    users: dict = {}  # prefix -> aliases using it: a provider problem is reported once
+    for pname, profile in lf.profiles.items():
+        for b in profile.bindings:
+            def add(level: str, message: str, model: Optional[str] = None,
+                    _p: str = pname, _a: str = b.alias) -> None:
+                findings.append(Finding(level, message, _p, _a, model))
+
+            for ref in b.models:
+                users.setdefault(ref.partition(":")[0], []).append(b.alias)
+                for f in check_model(ref, reg):
+                    add(f.level, f.message, ref)
+            for cap in b.requires:
+                if cap not in registry.CAPABILITIES:
+                    add("error", f"requires {cap!r}, which is not a capability "
+                                 f"({', '.join(registry.CAPABILITIES)})")
+                    continue
+                for ref in b.models:
+                    info = reg.find(ref)
+                    if info is not None and info.capabilities and not info.has(cap):
+                        add("error", f"{ref} lacks {cap}, which this alias requires", ref)
+            if len(b.models) == 1:
+                add("warning", "has no fallback model; add one so an outage or rate limit does not stop it")
+    for prefix, aliases in users.items():
+        problem = provider_problem(prefix)
+        if problem:
+            names = ", ".join(dict.fromkeys(aliases))
+            findings.append(Finding(problem[0], f"{problem[1]} (used by {names})"))
+    return findings

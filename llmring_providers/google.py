@@ -1,0 +1,527 @@
+"""Google Gemini (prefix "google") through the Gemini API's REST interface.
+
+    POST {GEMINI_BASE_URL}/v1beta/models/{model}:generateContent
+    POST {GEMINI_BASE_URL}/v1beta/models/{model}:streamGenerateContent?alt=sse
+
+The key (GEMINI_API_KEY or GOOGLE_API_KEY) travels in the x-goog-api-key header, never in
+the URL, so it cannot leak through logged URLs or exception texts.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+from collections.abc import Iterator
+from typing import Any, Optional
+
+import requests
+
+from llmring.exceptions import ProviderError
+from llmring.plugins import hookimpl
+from llmring.provider import (
+    Provider,
+    ProviderSettings,
+    Timeout,
+    function_specs,
+    image_url,
+    looks_like_context_length,
+    merge_extra_params,
+    response_json,
+    split_data_url,
+    status_kind,
+    tool_call,
+    tool_choice_name,
+)
+from llmring.types import LLMRequest, LLMResponse, StreamChunk, ToolCall, ToolCallDelta, Usage
+from llmring.wire import iter_sse
+
+_FINISH = {"STOP": "stop", "MAX_TOKENS": "length"}
+_FILTERED = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"}
+_TOOL_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
+# Error texts of models that lack a feature (function calling, JSON mode, system instructions).
+_UNSUPPORTED_MARKERS = ("is not enabled for models/", "is not supported for this model", "does not support")
+# Replayed function calls must carry the model's thoughtSignature (Gemini 3 rejects them
+# otherwise). When we no longer have the real one, Google documents this value to skip the check.
+_SKIP_SIGNATURE = "skip_thought_signature_validator"
+_MAX_SIGNATURES = 1024
+
+
+class _Unsupported(Exception):
+    """The request asks for something the Gemini API cannot express."""
+
+
+class GoogleProvider(Provider):
+    key_envs = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+    base_url_env = "GEMINI_BASE_URL"
+    default_base_url = "https://generativelanguage.googleapis.com"
+
+    def __init__(self, settings: ProviderSettings) -> None:
+        super().__init__(settings)
+        self._signatures: dict = {}  # (call id, name, args) -> thoughtSignature, oldest first
+
+    def key_env_names(self) -> tuple:
+        # A custom base URL (a proxy) still speaks to Gemini and needs the Gemini key.
+        return (self.settings.api_key_env,) if self.settings.api_key_env else self.key_envs
+
+    # -- calls ----------------------------------------------------------------------
+    def chat(self, model: str, request: LLMRequest, timeout: Timeout) -> LLMResponse:
+        name = _model_name(model)
+        response = self.post(self._url(name, "generateContent"), self._body(request), self._headers(), timeout)
+        data = self._json_object(response_json(response))
+        text, calls, raw = self._read_candidate(data, start=0)  # raises if the prompt was blocked
+        if not data.get("candidates"):
+            raise self.error("server", "answered without any candidate.", model=name)
+        return LLMResponse(content=text, model=name, usage=_usage(data.get("usageMetadata")),
+                           finish_reason=_finish_reason(raw, calls), raw_finish_reason=raw,
+                           tool_calls=calls or None)
+
+    def stream(self, model: str, request: LLMRequest, timeout: Timeout) -> Iterator[StreamChunk]:
+        name = _model_name(model)
+        url = self._url(name, "streamGenerateContent") + "?alt=sse"
+        response = self.post(url, self._body(request), self._headers(), timeout, stream=True)
+        try:
+            yield from self._read_stream(response, name)
+        finally:
+            response.close()
+
+    def _read_stream(self, response: requests.Response, name: str) -> Iterator[StreamChunk]:
+        calls: list = []
+        raw: Optional[str] = None
+        usage: Optional[Usage] = None
+        for event in iter_sse(response, self):
+            data = self._json_object(self.event_json(event.data))
+            text, new_calls, finish = self._read_candidate(data, start=len(calls))
+            if text:
+                yield StreamChunk(delta=text)
+            if new_calls:  # Gemini sends each function call whole, in one chunk
+                yield StreamChunk(tool_call_deltas=[
+                    ToolCallDelta(index=i, id=c.id, name=c.name, arguments=json.dumps(c.arguments))
+                    for i, c in enumerate(new_calls, start=len(calls))])
+                calls.extend(new_calls)
+            usage = _usage(data.get("usageMetadata")) or usage
+            raw = finish or raw
+        # Gemini sends no end marker: the chunk with finishReason is the last one.
+        if raw is None:
+            raise self.error("connection", "the stream ended before it finished.", model=name)
+        yield StreamChunk(finish_reason=_finish_reason(raw, calls), raw_finish_reason=raw, usage=usage,
+                          tool_calls=calls or None, model=name)
+
+    def list_models(self, timeout: Timeout) -> list:
+        names: list = []
+        params: dict = {"pageSize": 1000}
+        while True:
+            response = self.request("GET", f"{self._api_root()}/models", headers=self._headers(),
+                                    timeout=timeout, params=params)
+            data = self._json_object(response_json(response))
+            for info in data.get("models") or []:
+                methods = info.get("supportedGenerationMethods")
+                if methods is None or "generateContent" in methods:
+                    names.append(_model_name(info.get("name", "")))
+            if not data.get("nextPageToken"):
+                return names
+            params["pageToken"] = data["nextPageToken"]
+
+    # -- request --------------------------------------------------------------------
+    def _api_root(self) -> str:
+        base = self.base_url
+        return base if base.endswith(("/v1beta", "/v1")) else base + "/v1beta"
+
+    def _url(self, name: str, method: str) -> str:
+        return f"{self._api_root()}/models/{name}:{method}"
+
+    def _headers(self) -> dict:
+        return {"x-goog-api-key": self.api_key()}
+
+    def _body(self, request: LLMRequest) -> dict:
+        try:
+            body: dict = {"contents": self._contents(request.messages)}
+            system = [m.text() for m in request.messages if m.role == "system" and m.text()]
+            if system:
+                body["systemInstruction"] = {"parts": [{"text": t} for t in system]}
+            config = _generation_config(request)
+            if config:
+                body["generationConfig"] = config
+            if request.tools:
+                body["tools"] = [{"functionDeclarations": [_declaration(s) for s in function_specs(request.tools)]}]
+        except _Unsupported as e:
+            raise self.error("unsupported", str(e)) from None
+        if request.tool_choice is not None:
+            body["toolConfig"] = {"functionCallingConfig": _calling_config(request.tool_choice)}
+        return merge_extra_params(body, request.extra_params)
+
+    def _contents(self, messages: list) -> list:
+        names: dict = {}  # tool_call_id -> function name, for the tool results that follow
+        turns: list = []
+        for m in messages:
+            if m.role == "system":
+                continue
+            if m.role == "assistant":
+                names.update((c.id, c.name) for c in m.tool_calls or [])
+                role = "model"
+                parts = _parts(m.content) + [self._function_call_part(c) for c in m.tool_calls or []]
+            elif m.role == "tool":
+                role, parts = "user", [self._function_response_part(m, names)]
+            else:
+                role, parts = "user", _parts(m.content)
+            if not parts:
+                continue
+            # Gemini wants turns to alternate; the results of parallel calls form one turn.
+            if turns and turns[-1]["role"] == role:
+                turns[-1]["parts"].extend(parts)
+            else:
+                turns.append({"role": role, "parts": parts})
+        return turns
+
+    def _function_call_part(self, call: ToolCall) -> dict:
+        signature = self._signatures.get(_signature_key(call), _SKIP_SIGNATURE)
+        return {"functionCall": {"name": call.name, "args": call.arguments or {}}, "thoughtSignature": signature}
+
+    def _function_response_part(self, message: Any, names: dict) -> dict:
+        name = names.get(message.tool_call_id) or message.name
+        if not name:
+            raise self.error("bad_request", f"the tool result for {message.tool_call_id!r} answers no tool call "
+                                            "of an earlier assistant message; pass that message too.")
+        return {"functionResponse": {"name": name, "response": _tool_result(message)}}
+
+    # -- response -------------------------------------------------------------------
+    def _json_object(self, data: Any) -> dict:
+        if isinstance(data, list) and data:  # some errors come wrapped in a list
+            data = data[0]
+        if not isinstance(data, dict):
+            raise self.error("server", "answered with something that is not a JSON object.")
+        if isinstance(data.get("error"), dict):
+            raise self._api_error(data["error"], data["error"].get("code"))
+        return data
+
+    def _read_candidate(self, data: dict, start: int) -> tuple:
+        """(visible text, tool calls, raw finish reason) of the first candidate."""
+        candidates = data.get("candidates") or []
+        if not candidates:
+            blocked = (data.get("promptFeedback") or {}).get("blockReason")
+            if blocked:
+                raise self.error("content_filter", f"the prompt was blocked ({blocked}).")
+            return "", [], None
+        candidate = candidates[0]
+        parts = (candidate.get("content") or {}).get("parts") or []
+        text = "".join(p["text"] for p in parts if isinstance(p.get("text"), str) and not p.get("thought"))
+        calls = []
+        for part in parts:
+            if "functionCall" in part:
+                call = _tool_call(part["functionCall"], start + len(calls))
+                self._remember(call, part.get("thoughtSignature"))
+                calls.append(call)
+        return text, calls, candidate.get("finishReason")
+
+    def _remember(self, call: ToolCall, signature: Optional[str]) -> None:
+        if not signature:
+            return
+        self._signatures[_signature_key(call)] = signature
+        while len(self._signatures) > _MAX_SIGNATURES:
+            del self._signatures[next(iter(self._signatures))]
+
+    # -- errors ---------------------------------------------------------------------
+    def error_from_response(self, response: requests.Response) -> ProviderError:
+        body = response_json(response)
+        if isinstance(body, list) and body:
+            body = body[0]
+        err = body.get("error") if isinstance(body, dict) else None
+        if not isinstance(err, dict):
+            err = {"message": response.text[:300] or response.reason or "no message"}
+        return self._api_error(err, response.status_code, response)
+
+    def _api_error(self, err: dict, status: Optional[int], response: Optional[requests.Response] = None
+                   ) -> ProviderError:
+        message = str(err.get("message") or "no message")
+        kind = _error_kind(status, err, message)
+        if kind == "auth":
+            message += f" (check {' or '.join(self.key_env_names())})"
+        exc = self.error(kind, message, response=response)
+        exc.status = exc.status or status
+        if exc.retry_after is None:
+            exc.retry_after = _retry_delay(err.get("details"))
+        return exc
+
+
+# -- request helpers ---------------------------------------------------------------------
+
+def _model_name(model: str) -> str:
+    return model[len("models/"):] if model.startswith("models/") else model
+
+
+def _parts(content: Any) -> list:
+    if isinstance(content, str):
+        return [{"text": content}] if content else []
+    parts = []
+    for part in content or []:
+        kind = part.get("type")
+        if kind == "text":
+            if part.get("text"):
+                parts.append({"text": part["text"]})
+        elif kind == "image_url":
+            parts.append(_media_part(image_url(part)))
+        else:
+            raise _Unsupported(f"message parts of type {kind!r} cannot be sent to Gemini")
+    return parts
+
+
+def _media_part(url: str) -> dict:
+    data = split_data_url(url)
+    if data:
+        return {"inlineData": {"mimeType": data[0], "data": data[1]}}
+    if url.startswith(("http://", "https://")):
+        file_data = {"fileUri": url}
+        mime = mimetypes.guess_type(url.split("?")[0])[0]
+        if mime:
+            file_data["mimeType"] = mime
+        return {"fileData": file_data}
+    raise _Unsupported("an image must be a data: URL or an http(s) URL")
+
+
+def _tool_result(message: Any) -> dict:
+    text = message.content if isinstance(message.content, str) else message.text()
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = text
+    # functionResponse.response must be an object.
+    return value if isinstance(value, dict) else {"result": value}
+
+
+def _signature_key(call: ToolCall) -> tuple:
+    return call.id, call.name, json.dumps(call.arguments, sort_keys=True)
+
+
+def _generation_config(request: LLMRequest) -> dict:
+    config: dict = {}
+    if request.temperature is not None:
+        config["temperature"] = request.temperature
+    if request.max_tokens is not None:
+        config["maxOutputTokens"] = request.max_tokens
+    if request.stop:
+        config["stopSequences"] = [request.stop] if isinstance(request.stop, str) else list(request.stop)
+    fmt = request.response_format or {}
+    if fmt.get("type") in ("json_object", "json_schema"):
+        config["responseMimeType"] = "application/json"
+        schema = (fmt.get("json_schema") or {}).get("schema")
+        if fmt["type"] == "json_schema" and schema:
+            config["responseSchema"] = gemini_schema(schema)
+    elif fmt.get("type") not in (None, "text"):
+        raise ValueError(f"response_format type {fmt.get('type')!r} is not one of text, json_object, json_schema")
+    return config
+
+
+def _declaration(spec: dict) -> dict:
+    decl = {"name": spec["name"]}
+    if spec.get("description"):
+        decl["description"] = spec["description"]
+    params = gemini_schema(spec.get("parameters") or {})
+    # Gemini rejects an OBJECT without properties: a function without arguments has no schema.
+    if params.get("properties") or (params and params.get("type") != "OBJECT"):
+        decl["parameters"] = params
+    return decl
+
+
+def _calling_config(choice: Any) -> dict:
+    name = tool_choice_name(choice)
+    if name:
+        return {"mode": "ANY", "allowedFunctionNames": [name]}
+    if choice not in _TOOL_MODES:
+        raise ValueError(f"tool_choice must be auto, none, required or a named function, not {choice!r}")
+    return {"mode": _TOOL_MODES[choice]}
+
+
+# -- JSON Schema -> Gemini's OpenAPI 3.0 subset -------------------------------------------
+
+_COPIED = ("title", "description", "minItems", "maxItems", "minProperties", "maxProperties", "minLength",
+           "maxLength", "pattern", "minimum", "maximum", "example", "default", "required", "propertyOrdering")
+# Formats Gemini acts on; others are hints some endpoints reject, so they are dropped.
+_FORMATS = {"STRING": {"enum", "date-time"}, "INTEGER": {"int32", "int64"}, "NUMBER": {"float", "double"}}
+
+
+def gemini_schema(schema: dict) -> dict:
+    """Translate a JSON Schema into the schema Gemini's responseSchema and function parameters
+    take: local $refs inlined, allOf merged, oneOf read as anyOf, `type: [x, "null"]` and null
+    branches turned into `nullable`, const into enum, keywords Gemini lacks
+    (additionalProperties, $schema, $defs, ...) dropped. Recursive schemas cannot be inlined."""
+    return _SchemaConverter(schema).convert(schema)
+
+
+class _SchemaConverter:
+    def __init__(self, root: dict) -> None:
+        self.root = root
+        self.expanding: list = []  # $refs being inlined, to refuse recursion
+
+    def convert(self, node: Any) -> dict:
+        if node is True:
+            return {}
+        if not isinstance(node, dict):
+            raise _Unsupported(f"the schema {node!r} cannot be expressed for Gemini")
+        if "$ref" in node:
+            return self._inline(node)
+        if "allOf" in node:
+            rest = {k: v for k, v in node.items() if k != "allOf"}
+            return _merge_schemas([self.convert(s) for s in node["allOf"]] + [self.convert(rest)])
+        node = dict(node)
+        if "oneOf" in node:
+            node["anyOf"] = node.get("anyOf", []) + node.pop("oneOf")
+        if "const" in node:
+            node["enum"] = [node.pop("const")]
+        types = node.get("type")
+        if isinstance(types, list) and len([t for t in types if t != "null"]) > 1:
+            return self.convert(_split_union(node))
+        out = {k: node[k] for k in _COPIED if k in node}
+        nullable = bool(node.get("nullable"))
+        nullable |= self._set_type(node, out)
+        if "properties" in node:
+            out["properties"] = {k: self.convert(v) for k, v in node["properties"].items()}
+            # Gemini orders keys alphabetically unless told; keep the schema's order.
+            out.setdefault("propertyOrdering", list(node["properties"]))
+        if "items" in node:
+            items = node["items"]
+            out["items"] = self.convert({"anyOf": items} if isinstance(items, list) else items)
+        if "enum" in node:
+            nullable |= self._set_enum(node["enum"], out)
+        if node.get("format") in _FORMATS.get(out.get("type"), ()):
+            out["format"] = node["format"]
+        if "anyOf" in node:
+            out, null_branch = self._any_of(node["anyOf"], out)
+            nullable |= null_branch
+        if nullable:
+            out["nullable"] = True
+        return out
+
+    def _inline(self, node: dict) -> dict:
+        ref = node["$ref"]
+        if ref in self.expanding:
+            raise _Unsupported(f"the schema is recursive ({ref}); Gemini's response schema cannot express that")
+        self.expanding.append(ref)
+        try:
+            return self.convert({**self._resolve(ref), **{k: v for k, v in node.items() if k != "$ref"}})
+        finally:
+            self.expanding.pop()
+
+    def _resolve(self, ref: str) -> dict:
+        if not ref.startswith("#"):
+            raise _Unsupported(f"only local $refs can be inlined, not {ref!r}")
+        target: Any = self.root
+        for token in [t for t in ref[1:].split("/") if t]:
+            token = token.replace("~1", "/").replace("~0", "~")
+            if not isinstance(target, dict) or token not in target:
+                raise _Unsupported(f"the schema's $ref {ref!r} points nowhere")
+            target = target[token]
+        return target
+
+    @staticmethod
+    def _set_type(node: dict, out: dict) -> bool:
+        """Copy `type` (upper case, as the API reference writes it); True if it allows null."""
+        types = node.get("type")
+        if isinstance(types, str):
+            out["type"] = types.upper()
+        if not isinstance(types, list):
+            return False
+        real = [t for t in types if t != "null"]
+        if real:
+            out["type"] = real[0].upper()
+        return len(real) < len(types)
+
+    @staticmethod
+    def _set_enum(values: list, out: dict) -> bool:
+        # Gemini's enum is a list of strings; other types use format "enum".
+        out["enum"] = [v if isinstance(v, str) else json.dumps(v) for v in values if v is not None]
+        out.setdefault("type", "STRING")
+        if out["type"] != "STRING":
+            out["format"] = "enum"
+        return None in values
+
+    def _any_of(self, branches: list, out: dict) -> tuple:
+        real = [b for b in branches if not (isinstance(b, dict) and b.get("type") == "null")]
+        if len(real) == 1:  # "X or null": X itself, made nullable
+            return {**self.convert(real[0]), **out}, len(real) < len(branches)
+        out["anyOf"] = [self.convert(b) for b in real]
+        return out, len(real) < len(branches)
+
+
+def _split_union(node: dict) -> dict:
+    """`type: [a, b, ...]` -> anyOf with one branch per type (descriptive keys stay outside)."""
+    outer = ("title", "description", "default")
+    rest = {k: v for k, v in node.items() if k not in outer + ("type",)}
+    return {**{k: node[k] for k in outer if k in node}, "anyOf": [{**rest, "type": t} for t in node["type"]]}
+
+
+def _merge_schemas(schemas: list) -> dict:
+    out: dict = {}
+    for schema in schemas:
+        for key, value in schema.items():
+            if key == "properties":
+                out["properties"] = {**out.get("properties", {}), **value}
+            elif key in ("required", "propertyOrdering"):
+                out[key] = out.get(key, []) + [v for v in value if v not in out.get(key, [])]
+            else:
+                out[key] = value
+    return out
+
+
+# -- response helpers --------------------------------------------------------------------
+
+def _tool_call(call: dict, index: int) -> ToolCall:
+    args = call.get("args")  # an object, as Gemini sends it; anything else is kept as raw text
+    return tool_call(call.get("id") or f"call_{index}", call.get("name", ""),
+                     args if args is None or isinstance(args, dict) else json.dumps(args))
+
+
+def _finish_reason(raw: Optional[str], calls: list) -> str:
+    if raw in _FILTERED:
+        return "content_filter"
+    if calls and raw in (None, "STOP"):
+        return "tool_calls"
+    return _FINISH.get(raw, "stop")
+
+
+def _usage(meta: Optional[dict]) -> Optional[Usage]:
+    if not meta:
+        return None
+    # Thinking tokens (thoughtsTokenCount) are reported apart and not counted as output here.
+    return Usage(input_tokens=meta.get("promptTokenCount") or 0, output_tokens=meta.get("candidatesTokenCount") or 0)
+
+
+def _error_kind(status: Optional[int], err: dict, message: str) -> str:
+    name = err.get("status") or ""
+    reasons = {d.get("reason") for d in err.get("details") or [] if isinstance(d, dict)}
+    text = message.lower()
+    # Gemini answers a bad key with 400 INVALID_ARGUMENT; FAILED_PRECONDITION means the
+    # account cannot use the API (region, billing): no retry helps, another provider may.
+    if "API_KEY_INVALID" in reasons or "api key not valid" in text or name in (
+            "UNAUTHENTICATED", "PERMISSION_DENIED", "FAILED_PRECONDITION"):
+        return "auth"
+    if name == "RESOURCE_EXHAUSTED" or status == 429:
+        return "rate_limit"
+    if looks_like_context_length(message):
+        return "context_length"
+    if any(m in text for m in _UNSUPPORTED_MARKERS):
+        return "unsupported"
+    # 503 UNAVAILABLE is Gemini's "The model is overloaded. Please try again later.": a
+    # capacity signal, so back off and retry like Anthropic's 529.
+    if name == "UNAVAILABLE" or status == 503:
+        return "overloaded"
+    if name == "DEADLINE_EXCEEDED" or status == 504:
+        return "timeout"
+    if name == "NOT_FOUND":
+        return "not_found"
+    return status_kind(status) if status else "server"
+
+
+def _retry_delay(details: Any) -> Optional[float]:
+    """Seconds from a google.rpc.RetryInfo detail ({"retryDelay": "35s"})."""
+    for detail in details or []:
+        if isinstance(detail, dict) and str(detail.get("@type", "")).endswith("google.rpc.RetryInfo"):
+            delay = str(detail.get("retryDelay") or "")
+            try:
+                return max(0.0, float(delay[:-1] if delay.endswith("s") else delay))
+            except ValueError:
+                return None
+    return None
+
+
+@hookimpl
+def register_providers(register: Any) -> None:
+    register("google", GoogleProvider)
