@@ -11,6 +11,7 @@ chunks (chunked transfer encoding, optional pause between chunks), wait before a
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -164,3 +165,39 @@ def sse(*events: Any, event_names: bool = False) -> list:
 
 def ndjson(*objs: Any) -> list:
     return [json.dumps(o) + "\n" for o in objs]
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (connection refused)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_for(predicate: Callable[[], bool], seconds: float = 3.0) -> bool:
+    """Poll until `predicate()` holds or `seconds` pass; the last answer."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+def keeping_session() -> Any:
+    """A real requests Session that keeps every response alive, so only an explicit close ends one."""
+    import requests
+
+    class KeepingSession(requests.Session):
+        def __init__(self) -> None:
+            super().__init__()
+            self.responses: list = []
+
+        def request(self, *args: Any, **kwargs: Any) -> Any:
+            response = super().request(*args, **kwargs)
+            self.responses.append(response)
+            return response
+
+    return KeepingSession()

@@ -5,7 +5,7 @@ import threading
 import time
 
 import pytest
-from httpfake import Reply, sse
+from httpfake import Reply, closed_port, sse
 
 from llmring import LLMRequest, LLMRing, Ring
 from llmring.exceptions import (
@@ -138,12 +138,7 @@ def test_short_retry_after_is_honoured_on_the_same_model(tmp_path, openai_env):
 
 
 def test_connection_refused_fails_over(tmp_path, monkeypatch):
-    import socket
-
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()  # nothing listens there now
+    port = closed_port()
     monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{port}/v1")
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     path = lockfile(tmp_path, {"a": ["openai:gpt-4o-mini", "mock:echo"]})

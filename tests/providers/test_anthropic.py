@@ -1,11 +1,9 @@
 """The Anthropic provider against a real local HTTP server speaking the Messages API."""
 
 import json
-import socket
-import time
 
 import pytest
-from httpfake import Reply, sse
+from httpfake import Reply, closed_port, sse, wait_for
 
 from llmring.exceptions import ProviderError
 from llmring.provider import ProviderSettings
@@ -41,23 +39,6 @@ def tool_use(id_, name, input_):
 
 def ask(content="Hi", **kw):
     return LLMRequest(messages=[Message(role="user", content=content)], **kw)
-
-
-def closed_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_for(predicate, seconds=3.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 # -- chat -------------------------------------------------------------------------------

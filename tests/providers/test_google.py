@@ -1,12 +1,10 @@
 """GoogleProvider against a real HTTP server speaking the Gemini API's wire format."""
 
 import json
-import socket
 import time
 
 import pytest
-import requests
-from httpfake import Reply, sse
+from httpfake import Reply, closed_port, keeping_session, sse
 
 from llmring.exceptions import ProviderError
 from llmring.provider import ProviderSettings
@@ -51,12 +49,6 @@ def assert_key_hidden(server, *texts):
         assert rec.headers["x-goog-api-key"] == KEY
     for text in texts:
         assert KEY not in text
-
-
-def closed_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # -- chat -----------------------------------------------------------------------------
@@ -499,21 +491,8 @@ def test_stream_http_error_raises_before_any_chunk(server, provider):
     assert (e.value.kind, e.value.retry_after) == ("rate_limit", 35.0)
 
 
-class KeepingSession(requests.Session):
-    """A real Session that keeps every response alive, so only an explicit close can end one."""
-
-    def __init__(self):
-        super().__init__()
-        self.responses = []
-
-    def request(self, *args, **kwargs):
-        response = super().request(*args, **kwargs)
-        self.responses.append(response)
-        return response
-
-
 def test_breaking_out_of_a_stream_closes_the_connection(server, provider):
-    provider.session = KeepingSession()
+    provider.session = keeping_session()
     frames = sse(*[answer({"text": f"w{i} "}, finish=None) for i in range(200)], answer({"text": "."}))
     server.add("POST", STREAM, Reply(chunks=frames, chunk_delay=0.02))
     for chunk in provider.stream(MODEL, ask(), TIMEOUT):

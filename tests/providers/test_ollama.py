@@ -1,12 +1,10 @@
 """OllamaProvider against a real HTTP server speaking Ollama's native /api/chat."""
 
 import json
-import socket
 import time
 
 import pytest
-import requests
-from httpfake import Reply, ndjson
+from httpfake import Reply, closed_port, keeping_session, ndjson
 
 from llmring.exceptions import ProviderError
 from llmring.provider import ProviderSettings
@@ -39,12 +37,6 @@ def delta(content="", **message):
 
 def ask(*messages, **kw):
     return LLMRequest(messages=list(messages) or ["Hi"], **kw)
-
-
-def closed_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # -- chat -----------------------------------------------------------------------------
@@ -292,21 +284,8 @@ def test_stream_http_error_raises_before_any_chunk(server, provider):
     assert e.value.kind == "not_found"
 
 
-class KeepingSession(requests.Session):
-    """A real Session that keeps every response alive, so only an explicit close can end one."""
-
-    def __init__(self):
-        super().__init__()
-        self.responses = []
-
-    def request(self, *args, **kwargs):
-        response = super().request(*args, **kwargs)
-        self.responses.append(response)
-        return response
-
-
 def test_breaking_out_of_a_stream_closes_the_connection(server, provider):
-    provider.session = KeepingSession()
+    provider.session = keeping_session()
     lines = ndjson(*[delta(f"w{i} ") for i in range(200)], done("."))
     server.add("POST", CHAT, Reply(chunks=lines, chunk_delay=0.02))
     for chunk in provider.stream(MODEL, ask(), TIMEOUT):

@@ -1,11 +1,9 @@
 """The OpenAI provider against a real local HTTP server speaking Chat Completions."""
 
 import json
-import socket
-import time
 
 import pytest
-from httpfake import Reply, sse
+from httpfake import Reply, closed_port, sse, wait_for
 
 from llmring.exceptions import ProviderError
 from llmring.provider import ProviderSettings
@@ -43,23 +41,6 @@ USAGE_CHUNK = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "choices":
 
 def ask(text="Hi", **kw):
     return LLMRequest(messages=[Message(role="user", content=text)], **kw)
-
-
-def closed_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_for(predicate, seconds=3.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 # -- chat -------------------------------------------------------------------------------
