@@ -64,8 +64,9 @@ class AsyncRing:
         queue: asyncio.Queue = asyncio.Queue()
         stop = threading.Event()
 
+        chunks = self.ring.stream(target, messages, profile=profile, **params)
+
         def produce() -> None:
-            chunks = self.ring.stream(target, messages, profile=profile, **params)
             try:
                 for chunk in chunks:
                     if stop.is_set():
@@ -89,8 +90,8 @@ class AsyncRing:
                 yield item
         finally:
             stop.set()
-            if future.done():
-                future.result()
+            if not future.done():
+                chunks.abort()  # a producer blocked on the network wakes now, not at its next chunk
 
     chat_stream = stream
 

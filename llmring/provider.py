@@ -17,6 +17,7 @@ from typing import Any, Optional
 import attrs
 import requests
 
+from .cancel import track
 from .exceptions import (
     ProviderConnectionError,
     ProviderError,
@@ -137,6 +138,8 @@ class Provider:
                                             stream=stream, **kw)
         except requests.RequestException as e:
             raise self.transport_error(e) from None
+        if stream:
+            track(response)
         if response.status_code >= 400:
             try:
                 response.content  # noqa: B018 - read the error body before closing

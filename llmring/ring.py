@@ -12,6 +12,7 @@ from typing import Any, Optional, Union
 import attrs
 
 from . import lockfile as lf_mod
+from .cancel import OPEN_RESPONSES, abort
 from .exceptions import (
     AliasNotFoundError,
     ConfigurationError,
@@ -271,7 +272,7 @@ class Ring:
                profile: Optional[str] = None, **params: Any) -> Iterator[StreamChunk]:
         """Like chat, yielding StreamChunks; fails over only before the first chunk."""
         request, res = self._prepare(target, messages, profile, params)
-        return self._walk_stream(request, res)
+        return Stream(self._walk_stream(request, res))
 
     chat_stream = stream
 
@@ -498,6 +499,41 @@ class Ring:
 
     def __repr__(self) -> str:
         return f"<Ring lockfile={str(self._located.path)!r} ({self._located.source})>"
+
+
+class Stream:
+    """The iterator Ring.stream returns. `close()` ends it; `abort()` may be called from
+    another thread and shuts its HTTP response down at once."""
+
+    def __init__(self, chunks: Iterator[StreamChunk]) -> None:
+        self._chunks = chunks
+        self._responses: list = []
+
+    def __iter__(self) -> Stream:
+        return self
+
+    def __next__(self) -> StreamChunk:
+        token = OPEN_RESPONSES.set(self._responses)
+        try:
+            return next(self._chunks)
+        finally:
+            OPEN_RESPONSES.reset(token)
+
+    def close(self) -> None:
+        try:
+            self._chunks.close()
+        except ValueError:  # running in another thread: cut its connection instead
+            self.abort()
+
+    def abort(self) -> None:
+        for response in list(self._responses):
+            abort(response)
+
+    def __enter__(self) -> Stream:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
 
 def _env_timeout() -> float:

@@ -337,3 +337,30 @@ def test_async_stream_and_sync_use_of_llmring(tmp_path):
     assert "".join(asyncio.run(main())) == "x y z"
     service = LLMRing(lockfile_path=path)  # the seed's library example calls chat from sync code
     assert service.chat("a", messages=[{"role": "user", "content": "sync"}]).content == "sync"
+
+
+def test_cancelling_an_async_stream_cuts_its_connection_at_once(tmp_path, openai_env):
+    server = openai_env
+    chunk = {"id": "c", "object": "chat.completion.chunk",
+             "choices": [{"index": 0, "delta": {"content": "tick "}, "finish_reason": None}]}
+    server.add("POST", "/v1/chat/completions", Reply(chunks=sse(*[chunk] * 20), chunk_delay=3))
+    path = lockfile(tmp_path, {"slow": ["openai:gpt-4o-mini"], "quick": ["mock:echo"]})
+
+    async def main():
+        async with LLMRing(lockfile_path=path, max_concurrency=1) as service:
+            async def consume():
+                async for c in service.stream("slow", "go"):
+                    got.append(c.delta)
+
+            got = []
+            task = asyncio.create_task(consume())
+            while not got:
+                await asyncio.sleep(0.01)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            # The only pool thread was reading the slow stream; it is free long before the
+            # server's next chunk (3 s) only if the connection was cut at once.
+            return await asyncio.wait_for(service.chat("quick", "next"), timeout=1.5)
+
+    assert asyncio.run(main()).content == "next"
