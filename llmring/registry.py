@@ -49,14 +49,14 @@ class ModelInfo:
     provider: str
     name: str
     display_name: str = ""
-    aliases: list = attrs.field(factory=list)  # floating names that point at this model
+    aliases: list[str] = attrs.field(factory=list)  # floating names that point at this model
     input_price: Optional[float] = None  # USD per million tokens
     output_price: Optional[float] = None
     cache_read_price: Optional[float] = None
     cache_write_price: Optional[float] = None
     context_window: Optional[int] = None
     max_output: Optional[int] = None
-    capabilities: list = attrs.field(factory=list)
+    capabilities: list[str] = attrs.field(factory=list)
     family: Optional[str] = None
     mode: str = "chat"  # chat, embedding, audio, realtime, image, tts
     release_date: Optional[str] = None
@@ -120,7 +120,7 @@ class Registry:
         return sorted({m.provider for m in self.models})
 
     def to_json(self) -> dict:
-        return {"version": self.version, "models": [attrs.asdict(m) for m in self.models]}
+        return {"version": self.version, "models": [_converter().unstructure(m) for m in self.models]}
 
 
 def _day(value: Optional[str]) -> int:
@@ -185,13 +185,21 @@ def parse(data: bytes, source: str = "") -> Registry:
         raise ValueError(f"it is not JSON ({e})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("models"), list) or not doc.get("version"):
         raise ValueError('it needs "version" and a "models" list')
-    fields = {f.name for f in attrs.fields(ModelInfo)}
+    import cattrs
+
+    converter = _converter()
     models = []
     for i, raw in enumerate(doc["models"]):
         if not isinstance(raw, dict) or not isinstance(raw.get("provider"), str) or not isinstance(
                 raw.get("name"), str):
             raise ValueError(f"model #{i} needs a provider and a name")
-        info = ModelInfo(**{k: v for k, v in raw.items() if k in fields})
+        try:
+            info = converter.structure(raw, ModelInfo)
+        except Exception as e:  # noqa: BLE001 - cattrs' validation errors, told plainly
+            where = "; ".join(cattrs.transform_error(e, path=f"{raw['provider']}:{raw['name']}",
+                                                     format_exception=_say)) \
+                if isinstance(e, cattrs.BaseValidationError) else str(e)
+            raise ValueError(where) from None
         problem = _impossible(info)
         if problem:
             raise ValueError(f"{info.ref}: {problem}")
@@ -199,6 +207,33 @@ def parse(data: bytes, source: str = "") -> Registry:
     if not models:
         raise ValueError("it lists no models")
     return Registry(str(doc["version"]), models, source)
+
+
+def _converter() -> Any:
+    """cattrs, strict about types: a list is not a string, a count is a whole number."""
+    import cattrs
+
+    converter = cattrs.Converter(forbid_extra_keys=False)
+
+    def strict(kind: type) -> Any:
+        def structure(value: Any, _: Any) -> Any:
+            if isinstance(value, bool) or not isinstance(value, kind):
+                raise ValueError(f"expected {kind.__name__ if isinstance(kind, type) else 'a number'}, "
+                                 f"not {value!r}")
+            return value
+        return structure
+
+    converter.register_structure_hook(str, strict(str))
+    converter.register_structure_hook(int, strict(int))
+    converter.register_structure_hook(float, lambda v, _: float(strict((int, float))(v, _)))
+    converter.register_structure_hook(bool, lambda v, _: v if isinstance(v, bool) else strict(bool)(v, _))
+    converter.register_structure_hook_func(lambda t: t == list[str],
+                                           lambda v, _: [strict(str)(x, _) for x in strict(list)(v, _)])
+    return converter
+
+
+def _say(exc: BaseException, _type: Any) -> str:
+    return str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
 
 
 def _impossible(m: ModelInfo) -> str:
@@ -311,8 +346,8 @@ def curate(rows: list, version: str) -> dict:
             active=r.get("is_active", "True") == "True", successor=SUCCESSORS.get(f"{provider}:{name}"))
         if _impossible(info):
             continue
-        out.append(attrs.asdict(info))
-    return {"version": version, "models": out}
+        out.append(info)
+    return Registry(version, out).to_json()
 
 
 def _num(row: dict, key: str) -> Optional[float]:

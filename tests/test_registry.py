@@ -113,6 +113,12 @@ def test_update_from_a_file_url_replaces_the_cache(tmp_path):
     (json.dumps({"version": "x", "models": [{"provider": "a", "name": "b", "input_price": -1}]}).encode(),
      "plausible"),
     (json.dumps({"models": []}).encode(), "version"),
+    (json.dumps({"version": "x", "models": [{"provider": "a", "name": "b", "context_window": "lots"}]}).encode(),
+     "expected int, not 'lots' @ a:b.context_window"),
+    (json.dumps({"version": "x", "models": [{"provider": "a", "name": "b", "aliases": "b-latest"}]}).encode(),
+     "expected list"),
+    (json.dumps({"version": "x", "models": [{"provider": "a", "name": "b", "input_price": True}]}).encode(),
+     "expected a number"),
 ])
 def test_bad_registry_is_refused_and_the_cache_kept(tmp_path, content, fragment):
     good = tmp_path / "good.json"
