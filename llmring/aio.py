@@ -102,11 +102,11 @@ class AsyncRing:
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     async def close(self) -> None:
-        """Finish in-flight calls' bookkeeping and release the pool and connections."""
+        """Release the thread pool and connections; calls still queued are cancelled."""
         with self._lock:
             executor, self._executor = self._executor, None
         if executor is not None:
-            await asyncio.get_running_loop().run_in_executor(None, functools.partial(executor.shutdown, wait=False))
+            executor.shutdown(wait=False, cancel_futures=True)
         self.ring.close()
 
     async def __aenter__(self) -> AsyncRing:
