@@ -153,7 +153,7 @@ class _Awaitable:
 _DELEGATED = frozenset({
     "resolve", "resolve_alias", "bind_alias", "unbind_alias", "list_aliases", "has_alias",
     "require_aliases", "init_lockfile", "clear_alias_cache", "lockfile", "lockfile_path",
-    "lockfile_source", "provider", "profile",
+    "lockfile_source", "provider", "profile", "active_profile", "model_info", "cost",
 })
 
 # The original llmring's name for the async service.

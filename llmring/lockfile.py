@@ -8,7 +8,6 @@ edits never lose a binding and a crash never leaves half a file.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import sys
@@ -119,6 +118,7 @@ class Lockfile:
 
 
 def _now() -> str:
+
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
@@ -170,7 +170,9 @@ def parse(text: str, path: Optional[PathLike] = None) -> Lockfile:
         msg = str(e)
         m = re.search(r"\(at line (\d+), column \d+\)", msg)
         line = int(m.group(1)) if m else None
-        msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", msg) or "invalid TOML"
+        if line is None and "(at end of document)" in msg:  # e.g. an unclosed list
+            line = max(len(text.splitlines()), 1)
+        msg = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", msg) or "invalid TOML"
         raise LockfileError(f"is not valid TOML: {msg}; fix the syntax there", path=where, line=line) from None
     return _Validator(text, where).lockfile(data)
 
@@ -200,6 +202,8 @@ class _Validator:
     def keys(self, table: dict, allowed: tuple, where: str, *hints: str) -> None:
         for key in table:
             if key not in allowed:
+                import difflib
+
                 close = difflib.get_close_matches(key, allowed, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else f"; allowed keys: {', '.join(allowed)}"
                 raise self.fail(f"unknown key {key!r} in {where}{hint}", key, *hints,
@@ -222,7 +226,9 @@ class _Validator:
         profiles = {name: self.profile(name, raw) for name, raw in profiles_raw.items()}
         default = self.typed(data.get("default_profile", "default"), str, "default_profile", "",
                              r"^\s*default_profile\s*=")
-        if profiles and default not in profiles:
+        # Only a default_profile the file names must exist: without one, profiles such as the
+        # seed's us-west / eu-central are chosen by --profile or LLMRING_PROFILE.
+        if "default_profile" in data and profiles and default not in profiles:
             raise self.fail(f"default_profile {default!r} names no profile; the profiles are "
                             f"{', '.join(sorted(profiles))}", "default_profile", r"^\s*default_profile\s*=")
         providers = {n: self.endpoint(n, raw) for n, raw in
@@ -240,7 +246,8 @@ class _Validator:
         if "name" in raw and raw["name"] != name:
             raise self.fail(f"profile [profiles.{name}] has name = {raw['name']!r}; make them the same",
                             f"profiles.{name}.name", hdr, r"^\s*name\s*=")
-        bindings_raw = self.typed(raw.get("bindings", []), list, f"profiles.{name}.bindings", where, hdr)
+        bindings_raw = self.typed(raw.get("bindings", []), list, f"profiles.{name}.bindings", where, hdr,
+                                  _key_line("bindings"))
         bindings: list = []
         seen: dict = {}
         for i, b in enumerate(bindings_raw):
@@ -253,7 +260,7 @@ class _Validator:
             seen[binding.alias] = i
             bindings.append(binding)
         versions = self.typed(raw.get("registry_versions", {}), dict, f"profiles.{name}.registry_versions",
-                              where, hdr)
+                              where, hdr, _key_line("registry_versions"))
         return Profile(name, bindings, versions)
 
     def binding(self, profile: str, index: int, raw: Any) -> Binding:
@@ -262,8 +269,8 @@ class _Validator:
         hints = [hdr] * (index + 1)
         raw = self.typed(raw, dict, key, "", *hints)
         alias = raw.get("alias")
-        if isinstance(alias, str):
-            hints.append(rf"^\s*alias\s*=\s*[\"']{re.escape(alias)}[\"']")
+        if "alias" in raw:  # after the binding's header, the next alias line is its own
+            hints.append(_key_line("alias"))
         self.keys(raw, _BINDING, f"binding {key}", *hints)
         if "alias" not in raw:
             raise self.fail(f"{key} has no alias; add alias = \"name\"", f"{key}.alias", *hints)
@@ -284,23 +291,25 @@ class _Validator:
             if problem:
                 raise self.fail(f"{problem} ({where.strip()})", f"{key}.models", *hints,
                                 re.escape(str(ref)) if isinstance(ref, str) and ref else r"^\s*models\s*=")
+        models = [m.strip() for m in models]
         dupes = sorted({m for m in models if models.count(m) > 1})
         if dupes:
-            raise self.fail(f"models lists {', '.join(dupes)} twice{where}", f"{key}.models", *hints)
+            raise self.fail(f"models lists {', '.join(dupes)} twice{where}", f"{key}.models", *hints,
+                            _key_line("models"))
         description = raw.get("description")
         if description is not None:
-            self.typed(description, str, "description", where, *hints)
-        params = self.typed(raw.get("params", {}), dict, "params", where, *hints)
-        requires = self.typed(raw.get("requires", []), list, "requires", where, *hints)
+            self.typed(description, str, "description", where, *hints, _key_line("description"))
+        params = self.typed(raw.get("params", {}), dict, "params", where, *hints, _key_line("params"))
+        requires = self.typed(raw.get("requires", []), list, "requires", where, *hints, _key_line("requires"))
         for cap in requires:
-            self.typed(cap, str, "each entry of requires", where, *hints)
-        return Binding(alias, [m.strip() for m in models], description, params, requires)
+            self.typed(cap, str, "each entry of requires", where, *hints, _key_line("requires"))
+        return Binding(alias, models, description, params, requires)
 
     def endpoint(self, name: str, raw: Any) -> Endpoint:
         hdr = rf"^\s*\[providers\.\"?{re.escape(name)}\"?\]"
         key = f"providers.{name}"
         raw = self.typed(raw, dict, key, "", hdr)
-        if not re.match(r"^[a-z][a-z0-9_-]*$", name):
+        if not re.fullmatch(r"[a-z][a-z0-9_-]*", name):
             raise self.fail(f"provider name {name!r} must be lower-case letters, digits, '-' or '_'", key, hdr)
         if "type" not in raw:
             raise self.fail(f"[{key}] needs type = \"openai\" (the API it speaks)", f"{key}.type", hdr)
@@ -313,6 +322,11 @@ class _Validator:
         return Endpoint(options=options, **fields)
 
 
+def _key_line(key: str) -> str:
+    """A hint for line_of: `key = ...`, or a `[...key]` table header."""
+    return rf"^\s*{re.escape(key)}\s*=|^\s*\[+[^\]]*\.{re.escape(key)}\s*\]"
+
+
 def _show(value: Any) -> str:
     if isinstance(value, str):
         return repr(value) if value.strip() else "an empty string"
@@ -322,7 +336,7 @@ def _show(value: Any) -> str:
 def _stamp(value: Any) -> Optional[str]:
     if value is None:
         return None
-    if isinstance(value, datetime):  # TOML datetimes written by other tools
+    if hasattr(value, "isoformat"):  # TOML dates and times written by other tools
         return value.isoformat()
     return str(value)
 
@@ -334,8 +348,10 @@ def dumps(lf: Lockfile) -> str:
     one-model list on one line and a list of fallbacks one model per line."""
     import tomli_w
 
-    head: dict = {"version": lf.version, "default_profile": lf.default_profile}
-    head.update({k: getattr(lf, k) for k in ("created_at", "updated_at") if getattr(lf, k)})
+    head: dict = {"version": lf.version}
+    if lf.default_profile != "default" or "default" in lf.profiles or not lf.profiles:
+        head["default_profile"] = lf.default_profile  # else it is implicit, as it was read
+    head.update({k: getattr(lf, k) for k in ("created_at", "updated_at") if getattr(lf, k) is not None})
     parts = [tomli_w.dumps(head)]
     if lf.metadata:
         parts.append(tomli_w.dumps({"metadata": lf.metadata}))
@@ -369,39 +385,42 @@ def _binding_toml(profile_key: str, b: Binding) -> str:
     return "\n".join(lines) + "\n"
 
 
-_BARE = re.compile(r"^[A-Za-z0-9_-]+$")
+_BARE = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def _key(name: str) -> str:
-    return name if _BARE.match(name) else _value(name)
+    return name if _BARE.fullmatch(name) else _value(name)
 
 
 def _value(v: Any) -> str:
     """One TOML value, inline (tables as { k = v })."""
     import json
     import math
+    from datetime import date, time
 
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, str):
-        return json.dumps(v, ensure_ascii=False)  # JSON string escapes are valid TOML basic strings
+        # JSON string escapes are valid TOML basic strings; TOML also wants DEL escaped.
+        return json.dumps(v, ensure_ascii=False).replace("\x7f", "\\u007f")
     if isinstance(v, int):
         return str(v)
     if isinstance(v, float):
         if math.isnan(v):
             return "nan"
         return ("inf" if v > 0 else "-inf") if math.isinf(v) else repr(v)
-    if isinstance(v, datetime):
+    if isinstance(v, (date, time)):  # TOML dates, datetimes and times, as tomllib reads them
         return v.isoformat()
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_value(x) for x in v) + "]"
     if isinstance(v, dict):
         return "{ " + ", ".join(f"{_key(str(k))} = {_value(x)}" for k, x in v.items()) + " }" if v else "{}"
-    raise TypeError(f"cannot write {type(v).__name__} to a lockfile")
+    raise TypeError(f"a lockfile cannot hold {type(v).__name__} values such as {v!r}; TOML has no null")
 
 
 def write(lf: Lockfile, path: PathLike) -> None:
     """Write atomically: a temporary file in the same folder, flushed, then renamed over."""
+
     p = Path(path)
     text = lf.to_toml()
     p.parent.mkdir(parents=True, exist_ok=True)
@@ -473,7 +492,13 @@ def edit(path: PathLike, change: Callable[[Lockfile], Any], create: bool = False
         result = change(lf)
         lf.updated_at = _now()
         # Validate what we are about to write by parsing it back: a bad edit never lands.
-        parse(lf.to_toml(), p)
+        try:
+            parse(lf.to_toml())
+        except LockfileError as e:  # its line numbers are the new text's: leave them out
+            raise LockfileError(f"was not changed, because the edit would make it invalid: {e}",
+                                path=str(p), key=e.key) from None
+        except TypeError as e:  # a value TOML cannot hold, such as None
+            raise LockfileError(f"was not changed: {e}", path=str(p)) from None
         write(lf, p)
     return result
 
@@ -493,19 +518,25 @@ def locate(explicit: Optional[PathLike] = None, env: Optional[dict] = None) -> L
     if explicit is not None:
         p = Path(explicit)
         if not p.is_file():
-            raise LockfileError("does not exist; check lockfile_path / --file, or create it with "
-                                f"`llmring lock init --file {p}`", path=str(p))
+            raise LockfileError(_missing(p, "check lockfile_path / --file, or create it with "
+                                            f"`llmring lock init --file {p}`"), path=str(p))
         return Located(p, "explicit")
     if environ.get(ENV_PATH):
         p = Path(environ[ENV_PATH])
         if not p.is_file():
-            raise LockfileError(f"named by {ENV_PATH} does not exist; fix the variable or unset it",
+            raise LockfileError(f"named by {ENV_PATH} {_missing(p, 'fix the variable or unset it')}",
                                 path=str(p))
         return Located(p, "env")
     here = Path.cwd() / FILENAME
     if here.is_file():
         return Located(here, "cwd")
     return Located(BUNDLED, "bundled")
+
+
+def _missing(p: Path, remedy: str) -> str:
+    if p.is_dir():
+        return "is a directory, not a lockfile; give the path of the lockfile itself"
+    return f"does not exist; {remedy}"
 
 
 def choose_profile(lf: Lockfile, profile: Optional[str] = None, env: Optional[dict] = None) -> str:

@@ -6,8 +6,9 @@ import re
 
 import attrs
 
-_PROVIDER = re.compile(r"^[a-z][a-z0-9_-]*$")
-_ALIAS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
+# Used with fullmatch: a "$" anchor would let a trailing newline through.
+_PROVIDER = re.compile(r"[a-z][a-z0-9_-]*")
+_ALIAS = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*")
 
 
 @attrs.frozen
@@ -37,7 +38,7 @@ def ref_problem(text: object) -> str:
         hint = f"e.g. openai:{text}" if text else "e.g. openai:gpt-4o-mini"
         return f"model reference {text!r} has no provider; use provider:model, {hint}"
     provider, _, model = text.partition(":")
-    if not _PROVIDER.match(provider):
+    if not _PROVIDER.fullmatch(provider):
         return (f"model reference {text!r} has an invalid provider {provider!r}; "
                 "a provider is lower-case letters, digits, '-' or '_'")
     if not model or any(c.isspace() for c in model):
@@ -48,10 +49,11 @@ def ref_problem(text: object) -> str:
 def alias_problem(name: object) -> str:
     """Why `name` is not a valid alias, or "" when it is."""
     if not isinstance(name, str) or not name:
-        return "an alias must be a non-empty string"
+        shown = "an empty string" if name == "" else f"{type(name).__name__} {name!r}"[:60]
+        return f"an alias must be a non-empty string such as summarizer, not {shown}"
     if ":" in name:
         return f"alias {name!r} contains a colon; aliases name a task (e.g. summarizer), models are provider:model"
-    if not _ALIAS.match(name):
+    if not _ALIAS.fullmatch(name):
         return (f"alias {name!r} is not a valid name; use letters, digits, '-', '_', '.' or '/' "
                 "with no spaces (e.g. code-reviewer)")
     return ""

@@ -222,6 +222,9 @@ class Ring:
             problem = ref_problem(ref)
             if problem:
                 raise ConfigurationError(problem[0].upper() + problem[1:] + ".")
+        twice = sorted({r for r in refs if refs.count(r) > 1})
+        if twice:
+            raise ConfigurationError(f"Give each model once: {', '.join(twice)} appears more than once.")
 
         def change(lf: Lockfile) -> Binding:
             p = lf.profile(self._profile_name(lf, profile), create=True)

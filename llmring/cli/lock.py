@@ -1,9 +1,10 @@
-"""`llmring lock ...`: creating and checking lockfiles."""
+"""`llmring lock ...`: creating, checking and (with an advisor) configuring lockfiles."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import click
 
@@ -12,7 +13,7 @@ from .common import json_option
 
 @click.group()
 def lock() -> None:
-    """Create and check llmring.lock."""
+    """Create, check and configure llmring.lock."""
 
 
 @lock.command()
@@ -64,12 +65,126 @@ def validate(file: Optional[str], strict: bool, as_json: bool) -> None:
         for f in findings:
             click.echo(str(f), err=True)
         verdict = "has errors" if errors else "is valid"
-        click.echo(f"{'✗' if errors else '✓'} {located.path} {verdict}: {len(lf.profiles)} "
-                   f"profile{'s' if len(lf.profiles) != 1 else ''}, {aliases} binding{'s' if aliases != 1 else ''}, "
-                   f"{sum(f.level == 'error' for f in findings)} errors, "
-                   f"{sum(f.level == 'warning' for f in findings)} warnings.")
+        counts = ", ".join(_count(n, word) for n, word in (
+            (len(lf.profiles), "profile"), (aliases, "binding"), (sum(f.level == "error" for f in findings), "error"),
+            (sum(f.level == "warning" for f in findings), "warning")))
+        click.echo(f"{'✗' if errors else '✓'} {located.path} {verdict}: {counts}.")
     if errors:
         raise SystemExit(1)
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+@lock.command()
+@click.option("--model", "-m", default=None,
+              help="Alias or provider:model for the advisor (default: llmring's bundled `advisor` alias); "
+                   "your lockfile's aliases and endpoints are tried first.")
+@click.option("--file", "file", type=click.Path(dir_okay=False), default=None,
+              help="Lockfile to configure (default: $LLMRING_LOCKFILE_PATH, then ./llmring.lock); "
+                   "created when the first change is applied.")
+def chat(model: Optional[str], file: Optional[str]) -> None:
+    """Configure your lockfile by talking to an advisor: it looks up current models and prices in
+    the registry, explains cost trade-offs, and proposes changes that you confirm (shown as a diff).
+    Type exit or quit (or Ctrl-D) to leave. With stdin not a terminal, reads one turn (and each
+    confirmation answer) per line; an empty line ends."""
+    from ..advisor import Advisor, advisor_ring, lockfile_target, preflight, unavailable_message
+    from ..exceptions import AllModelsFailedError
+
+    path = lockfile_target(file)
+    ring, target = advisor_ring(model, path)
+    lines = _Lines(sys.stdin.isatty())
+    try:
+        preflight(ring, target)
+        advisor = Advisor(ring, target, path, _ConsoleUI(lines))
+        _banner(ring, target, path)
+        while True:
+            text = lines.read("You: ")
+            if text is None or text.strip().lower() in ("exit", "quit"):
+                break
+            if text.strip():
+                advisor.ask(text)
+            elif not lines.interactive:
+                break
+    except AllModelsFailedError as e:
+        click.echo(f"Error: {unavailable_message(e)}", err=True)
+        sys.exit(1)
+    finally:
+        ring.close()
+
+
+def _banner(ring: Any, target: str, path: Path) -> None:
+    models = ring.resolve(target).models
+    shown = target if models == [target] else f"{target} → {', '.join(models)}"
+    click.echo(f"llmring lock chat · advisor: {shown}", err=True)
+    if path.exists():
+        click.echo(f"Configuring {path}. Type exit to leave.", err=True)
+    else:
+        click.echo(f"No lockfile at {path} yet: the advisor creates it when you apply its first change. "
+                   "Type exit to leave.", err=True)
+
+
+class _Lines:
+    """User input: the terminal (with line editing), or stdin one line at a time when piped,
+    echoed so that a transcript reads like the conversation."""
+
+    def __init__(self, interactive: bool) -> None:
+        self.interactive = interactive
+
+    def read(self, prompt: str) -> Optional[str]:
+        """The next line without its newline, or None at end of input."""
+        if self.interactive:
+            try:
+                return input(prompt)
+            except EOFError:
+                click.echo()
+                return None
+        line = sys.stdin.readline()
+        if not line:
+            return None
+        line = line.rstrip("\r\n")
+        click.echo(f"{prompt}{line}")
+        return line
+
+
+class _ConsoleUI:
+    """The advisor's side of the terminal: streamed replies, tool notices, proposals."""
+
+    def __init__(self, lines: _Lines) -> None:
+        self.lines = lines
+        self._at_line_start = True
+        self._ends_with_newline = True
+
+    def text(self, delta: str) -> None:
+        if self._at_line_start:
+            click.echo(click.style("Advisor: ", bold=True), nl=False)
+            self._at_line_start = False
+        click.echo(delta, nl=False)
+        self._ends_with_newline = delta.endswith("\n")
+
+    def end_reply(self) -> None:
+        if not self._ends_with_newline:
+            click.echo()
+        self._at_line_start = True
+
+    def notice(self, line: str) -> None:
+        click.echo(click.style(f"  · {line}", dim=True), err=True)
+
+    def confirm(self, plan: Any) -> bool:
+        click.echo(plan.summary())
+        for line in plan.diff.splitlines():
+            click.echo(_diff_line(line))
+        answer = self.lines.read("Apply these changes? [y/N] ")
+        return answer is not None and answer.strip().lower() in ("y", "yes")
+
+
+def _diff_line(line: str) -> str:
+    if line.startswith(("+++", "---")):
+        return click.style(line, bold=True)
+    if line.startswith(("+", "-", "@@")):
+        return click.style(line, fg={"+": "green", "-": "red"}.get(line[0], "cyan"))
+    return line
 
 
 COMMANDS = [lock]
