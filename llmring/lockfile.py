@@ -47,16 +47,30 @@ class Profile:
     bindings: list = attrs.field(factory=list)
     registry_versions: dict = attrs.field(factory=dict)
 
+    _positions: dict = attrs.field(factory=dict, init=False, eq=False, repr=False)
+
+    def _position(self, alias: str) -> Optional[int]:
+        """Where the alias's binding is: an index checked on use and rebuilt when the list was
+        changed behind it, so lookups stay O(1) on lockfiles with thousands of aliases."""
+        i = self._positions.get(alias)
+        if i is not None and i < len(self.bindings) and self.bindings[i].alias == alias:
+            return i
+        if i is None and len(self._positions) == len(self.bindings):
+            return None
+        self._positions = {b.alias: n for n, b in enumerate(self.bindings)}
+        return self._positions.get(alias)
+
     def get(self, alias: str) -> Optional[Binding]:
-        return next((b for b in self.bindings if b.alias == alias), None)
+        i = self._position(alias)
+        return None if i is None else self.bindings[i]
 
     def bind(self, binding: Binding) -> None:
         """Replace the alias's binding in place (keeping its position) or append it."""
-        for i, b in enumerate(self.bindings):
-            if b.alias == binding.alias:
-                self.bindings[i] = binding
-                return
-        self.bindings.append(binding)
+        i = self._position(binding.alias)
+        if i is None:
+            self.bindings.append(binding)
+        else:
+            self.bindings[i] = binding
 
     def unbind(self, alias: str) -> bool:
         before = len(self.bindings)
@@ -185,16 +199,20 @@ class _Validator:
     def fail(self, message: str, key: str, *hints: str) -> LockfileError:
         return LockfileError(message, path=self.path, line=self.line_of(*hints), key=key)
 
-    def line_of(self, *hints: str) -> Optional[int]:
-        """The first line matching each hint in turn (a table header, then a key inside it)."""
+    def line_of(self, *hints: Any) -> Optional[int]:
+        """The line matching each hint in turn (a table header, then a key inside it). A hint
+        is a pattern, or (pattern, n) for its n-th match, e.g. the n-th [[...bindings]]."""
         start = 0
         found = None
         for hint in hints:
-            rx = re.compile(hint)
+            pattern, count = hint if isinstance(hint, tuple) else (hint, 1)
+            rx = re.compile(pattern)
             for i in range(start, len(self.lines)):
                 if rx.search(self.lines[i]):
                     found, start = i + 1, i + 1
-                    break
+                    count -= 1
+                    if not count:
+                        break
             else:
                 return found
         return found
@@ -266,7 +284,7 @@ class _Validator:
     def binding(self, profile: str, index: int, raw: Any) -> Binding:
         key = f"profiles.{profile}.bindings[{index}]"
         hdr = rf"^\s*\[\[\s*profiles\.\"?{re.escape(profile)}\"?\.bindings"
-        hints = [hdr] * (index + 1)
+        hints: list = [(hdr, index + 1)]
         raw = self.typed(raw, dict, key, "", *hints)
         alias = raw.get("alias")
         if "alias" in raw:  # after the binding's header, the next alias line is its own

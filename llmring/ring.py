@@ -307,40 +307,44 @@ class Ring:
             request = _with_defaults(request, res.binding.params)
         return request, res
 
-    def _timeout(self, deadline: Optional[float]) -> Optional[tuple]:
+    def _timeout(self, deadline: Optional[float], last: bool) -> Optional[tuple]:
+        """(connect, read) seconds for one try. Under a deadline, a model with fallbacks after
+        it gets half the time left, so a hanging primary cannot use up the fallbacks' time."""
         if deadline is None:
             return (self.connect_timeout, self.read_timeout)
         left = deadline - time.monotonic()
         if left <= 0:
             return None
-        return (min(self.connect_timeout, left), min(self.read_timeout, left))
+        share = left if last else left / 2
+        return (min(self.connect_timeout, share), min(self.read_timeout, share))
 
     def _tries(self, request: LLMRequest, res: Resolution, attempts: list) -> Iterator[tuple]:
         """Yield (ref, provider, model, timeout) for each try of the walk. The caller reports
         each try's failure by sending the ProviderError back (or None on success)."""
         deadline = time.monotonic() + request.timeout if request.timeout else None
         needs = _needs(request)
+        lf = self._loaded()
         refs = res.models
         for i, ref in enumerate(refs):
-            lacking = self._lacks(ref, needs)
+            lacking = self._lacks(ref, needs, lf)
             if lacking:
                 attempts.append(Attempt(ref, "unsupported", skipped=True, message=(
-                    f"skipped: the model registry says it cannot do {lacking}")))
+                    f"the model registry says it cannot do {lacking}")))
                 continue
             if self.breaker.is_open(ref) and i < len(refs) - 1:
                 attempts.append(Attempt(ref, "overloaded", skipped=True, message=(
-                    f"skipped: it failed {self.breaker.threshold} times in a row; resting for another "
+                    f"it failed {self.breaker.threshold} times in a row; resting for another "
                     f"{self.breaker.remaining(ref):.0f} s")))
                 continue
             prefix, _, model = ref.partition(":")
             try:
-                provider = self.provider(prefix)
+                provider = self._provider(prefix, lf)
             except ProviderNotFoundError as e:
                 attempts.append(Attempt(ref, "not_configured", message=str(e)))
                 continue
             retry = 0
             while True:
-                timeout = self._timeout(deadline)
+                timeout = self._timeout(deadline, last=i == len(refs) - 1)
                 if timeout is None:
                     attempts.append(Attempt(ref, "timeout", message="the request's deadline passed"))
                     return
@@ -381,7 +385,7 @@ class Ring:
             _send(tries, None)
             response.model, response.alias, response.profile = ref, res.alias, res.profile
             response.attempts, response.latency = attempts, time.monotonic() - started
-            response.cost, response.cost_note = self.cost(ref, response.usage)
+            response.cost, response.cost_note = self._cost(ref, response.usage)
             return response
         raise all_failed(res.target, attempts)
 
@@ -406,15 +410,28 @@ class Ring:
                 step = _send(tries, _unexpected(provider, e))
                 continue
             _send(tries, None)
-            yield from _relay(first, chunks, ref, res, attempts, self.cost)
+            yield from _relay(first, chunks, ref, res, attempts, self._cost)
             return
         raise all_failed(res.target, attempts)
 
     # -- registry -------------------------------------------------------------------------
     def model_info(self, ref: str) -> Any:
         """What the registry (or the lockfile's [providers.NAME].prices) knows of a model, or None."""
+        return self._model_info(ref, self.lockfile)
+
+    def cost(self, ref: str, usage: Any) -> tuple:
+        """(USD, None) for `usage` at the model's prices, or (None, the reason)."""
+        from . import registry
+
+        return registry.cost(self.model_info(ref), usage)
+
+    def _loaded(self) -> Lockfile:
+        # Within a call the file was checked on disk once, when the alias was resolved.
+        return self._lockfile if self._lockfile is not None else self.lockfile
+
+    def _model_info(self, ref: str, lf: Lockfile) -> Any:
         prefix, _, model = ref.partition(":")
-        endpoint = self.lockfile.providers.get(prefix)
+        endpoint = lf.providers.get(prefix)
         prices = endpoint.options.get("prices", {}).get(model) if endpoint is not None else None
         from . import registry
 
@@ -423,16 +440,15 @@ class Ring:
                                       output_price=prices.get("output"))
         return registry.load().find(ref)
 
-    def cost(self, ref: str, usage: Any) -> tuple:
-        """(USD, None) for `usage` at the model's prices, or (None, the reason)."""
+    def _cost(self, ref: str, usage: Any) -> tuple:
         from . import registry
 
-        return registry.cost(self.model_info(ref), usage)
+        return registry.cost(self._model_info(ref, self._loaded()), usage)
 
-    def _lacks(self, ref: str, needs: list) -> str:
+    def _lacks(self, ref: str, needs: list, lf: Lockfile) -> str:
         if not needs:
             return ""
-        info = self.model_info(ref)
+        info = self._model_info(ref, lf)
         if info is None or not info.capabilities:
             return ""  # unknown models are given the benefit of the doubt
         return next((label for label, any_of in needs if not any(info.has(c) for c in any_of)), "")
@@ -458,7 +474,13 @@ class Ring:
 
     def provider(self, prefix: str) -> Any:
         """The provider for a prefix: an installed plugin or a `[providers.NAME]` endpoint."""
-        endpoint = self.lockfile.providers.get(prefix)
+        return self._provider(prefix, self.lockfile)
+
+    def _provider(self, prefix: str, lf: Lockfile) -> Any:
+        existing = self._providers.get(prefix)  # dropped whenever the lockfile is re-read
+        if existing is not None:
+            return existing
+        endpoint = lf.providers.get(prefix)
         with self._lock:
             existing = self._providers.get(prefix)
             if existing is not None:
@@ -557,7 +579,10 @@ def _with_defaults(request: LLMRequest, params: dict) -> LLMRequest:
     changes: dict = {}
     extra = dict(request.extra_params)
     for key, value in params.items():
-        if key in _REQUEST_FIELDS and key != "extra_params":
+        if key == "extra_params" and isinstance(value, dict):
+            for k, v in value.items():
+                extra.setdefault(k, v)
+        elif key in _REQUEST_FIELDS:
             if getattr(request, key) is None:
                 changes[key] = value
         else:

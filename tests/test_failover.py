@@ -164,10 +164,22 @@ def test_request_timeout_is_one_deadline_for_the_whole_walk(tmp_path, openai_env
     path = lockfile(tmp_path, {"a": ["openai:gpt-4o-mini", "openai:gpt-4o"]})
     started = time.monotonic()
     with Ring(path, retry=FAST) as ring, pytest.raises(AllModelsFailedError) as info:
-        ring.chat(LLMRequest(model="a", messages=["hi"], timeout=0.4))
+        ring.chat(LLMRequest(model="a", messages=["hi"], timeout=0.6))
     assert time.monotonic() - started < 3  # cut by the deadline, not by the server's 3 s
     assert info.value.kind == "timeout"
-    assert info.value.attempts[-1].message == "the request's deadline passed"
+    # The hanging primary got only part of the time: the fallback was still tried.
+    tried = {a.model for a in info.value.attempts if a.kind == "timeout" and a.elapsed > 0}
+    assert tried == {"openai:gpt-4o-mini", "openai:gpt-4o"}
+    assert {r.json()["model"] for r in server.requests} == {"gpt-4o-mini", "gpt-4o"}
+
+
+def test_a_hanging_primary_leaves_time_for_the_fallback_under_a_deadline(tmp_path, openai_env):
+    server = openai_env
+    server.add("POST", "/v1/chat/completions", Reply(delay=3, json={}))
+    path = lockfile(tmp_path, {"a": ["openai:gpt-4o-mini", "mock:echo"]})
+    with Ring(path, retry=RetryPolicy(max_retries=0)) as ring:
+        r = ring.chat(LLMRequest(model="a", messages=["hi"], timeout=1.0))
+    assert r.model == "mock:echo" and r.attempts[0].kind == "timeout"
 
 
 def test_circuit_breaker_rests_a_failing_model_but_not_the_last_one(tmp_path, openai_env):
@@ -364,3 +376,15 @@ def test_cancelling_an_async_stream_cuts_its_connection_at_once(tmp_path, openai
             return await asyncio.wait_for(service.chat("quick", "next"), timeout=1.5)
 
     assert asyncio.run(main()).content == "next"
+
+
+def test_binding_extra_params_table_merges_into_the_request(tmp_path, openai_env):
+    server = openai_env
+    server.add("POST", "/v1/chat/completions", openai_ok())
+    path = lockfile(tmp_path, {})
+    path.write_text(path.read_text() + '\n[[profiles.default.bindings]]\nalias = "a"\nmodels = ["openai:gpt-4o-mini"]\n'
+                    'params = { extra_params = { seed = 3, user = "lockfile" } }\n')
+    with Ring(path) as ring:
+        ring.chat("a", "x", extra_params={"user": "caller"})
+    body = server.last().json()
+    assert body["seed"] == 3 and body["user"] == "caller" and "extra_params" not in body

@@ -64,7 +64,9 @@ def validate(file: Optional[str], strict: bool, as_json: bool) -> None:
     else:
         for f in findings:
             click.echo(str(f), err=True)
-        verdict = "has errors" if errors else "is valid"
+        verdict = "is valid"
+        if errors:
+            verdict = "has errors" if any(f.level == "error" for f in findings) else "fails --strict"
         counts = ", ".join(_count(n, word) for n, word in (
             (len(lf.profiles), "profile"), (aliases, "binding"), (sum(f.level == "error" for f in findings), "error"),
             (sum(f.level == "warning" for f in findings), "warning")))
