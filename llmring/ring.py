@@ -533,16 +533,21 @@ class Stream:
     def __init__(self, chunks: Iterator[StreamChunk]) -> None:
         self._chunks = chunks
         self._responses: list = []
+        self._started = False
 
     def __iter__(self) -> Stream:
         return self
 
     def __next__(self) -> StreamChunk:
+        if self._started:  # responses are only opened before the first chunk
+            return next(self._chunks)
         token = OPEN_RESPONSES.set(self._responses)
         try:
-            return next(self._chunks)
+            chunk = next(self._chunks)
         finally:
             OPEN_RESPONSES.reset(token)
+        self._started = True
+        return chunk
 
     def close(self) -> None:
         try:
