@@ -420,10 +420,7 @@ def apply_changes(lf: Lockfile, changes: list) -> None:
             if profile is None or not profile.unbind(c.alias):
                 raise ToolError(f"{c.alias!r} is not bound in profile {c.profile!r}; nothing to unbind")
             continue
-        profile = lf.profile(c.profile, create=True)
-        old = profile.get(c.alias)
-        profile.bind(Binding(c.alias, list(c.models), c.description or (old.description if old else None),
-                             dict(old.params) if old else {}, list(old.requires) if old else []))
+        lf.profile(c.profile, create=True).rebind(c.alias, c.models, c.description or None)
 
 
 # -- rows for the model ----------------------------------------------------------------------

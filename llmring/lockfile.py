@@ -11,16 +11,15 @@ from __future__ import annotations
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
 import attrs
 
 from .exceptions import LockfileError
+from .files import atomic_write
 from .refs import alias_problem, ref_problem
 
 FILENAME = "llmring.lock"
@@ -71,6 +70,18 @@ class Profile:
             self.bindings.append(binding)
         else:
             self.bindings[i] = binding
+
+    def rebind(self, alias: str, models: list, description: Optional[str] = None,
+               params: Optional[dict] = None, requires: Optional[list] = None) -> Binding:
+        """Bind `alias` to `models`; a description, params or requires not given are kept
+        from the alias's old binding."""
+        old = self.get(alias)
+        binding = Binding(alias, list(models),
+                          description if description is not None else (old.description if old else None),
+                          params if params is not None else (dict(old.params) if old else {}),
+                          requires if requires is not None else (list(old.requires) if old else []))
+        self.bind(binding)
+        return binding
 
     def unbind(self, alias: str) -> bool:
         before = len(self.bindings)
@@ -132,6 +143,7 @@ class Lockfile:
 
 
 def _now() -> str:
+    from datetime import datetime, timezone
 
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
@@ -437,41 +449,17 @@ def _value(v: Any) -> str:
 
 
 def write(lf: Lockfile, path: PathLike) -> None:
-    """Write atomically: a temporary file in the same folder, flushed, then renamed over."""
-
+    """Write atomically: readers see the old file or the new one, never a half-written one."""
     p = Path(path)
-    text = lf.to_toml()
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        if p.exists():
-            os.chmod(tmp, p.stat().st_mode & 0o7777)
-        else:
-            os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write(p, lf.to_toml().encode("utf-8"))
     lf.path = p
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 @contextmanager
 def locked(path: Path) -> Iterator[None]:
     """An inter-process lock for edits of `path`, kept in the temp dir (no clutter beside it)."""
     import hashlib
+    import tempfile
 
     digest = hashlib.sha1(os.fspath(path.resolve()).encode()).hexdigest()[:20]
     lock_path = Path(tempfile.gettempdir()) / f"llmring-{digest}.lck"

@@ -11,6 +11,7 @@ import email.utils
 import json
 import os
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any, Optional
 
@@ -265,6 +266,12 @@ def tool_choice_name(choice: Any) -> Optional[str]:
     if isinstance(choice, dict):
         return (choice.get("function") or {}).get("name") or choice.get("name")
     return None
+
+
+def new_call_id() -> str:
+    """An id for a tool call the API gave none (Gemini 2.x, Ollama): unique, as OpenAI's and
+    Anthropic's are, so code that keys calls by id works the same with every provider."""
+    return f"call_{uuid.uuid4().hex[:24]}"
 
 
 def tool_call(id: str, name: str, arguments: Any) -> ToolCall:

@@ -264,23 +264,9 @@ def update(url: Optional[str] = None, timeout: float = 30.0) -> Registry:
         registry = parse(data, source=url)
     except ValueError as e:
         raise ConfigurationError(f"The registry at {url} is not usable: {e}. The cache was left as it was.") from None
-    target = cache_path()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    import tempfile
+    from .files import atomic_write
 
-    fd, tmp = tempfile.mkstemp(prefix=".registry.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write(cache_path(), data)
     load(refresh=True)
     return registry
 

@@ -228,13 +228,7 @@ class Ring:
 
         def change(lf: Lockfile) -> Binding:
             p = lf.profile(self._profile_name(lf, profile), create=True)
-            old = p.get(alias)
-            binding = Binding(alias, refs,
-                              description if description is not None else (old.description if old else None),
-                              params if params is not None else (dict(old.params) if old else {}),
-                              requires if requires is not None else (list(old.requires) if old else []))
-            p.bind(binding)
-            return binding
+            return p.rebind(alias, refs, description, params, requires)
 
         return self._edit(change, create=True)
 

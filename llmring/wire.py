@@ -30,8 +30,10 @@ def iter_lines(response: requests.Response, provider: Any) -> Iterator[bytes]:
     chunked = "chunked" in response.headers.get("transfer-encoding", "").lower()
     size = None if chunked else 1024
     pending = b""
+    body = response.iter_content(chunk_size=size)
+    response._llmring_body = body  # type: ignore[attr-defined]  # relay() finishes it
     try:
-        for chunk in response.iter_content(chunk_size=size):
+        for chunk in body:
             if pending:
                 chunk = pending + chunk
             lines = chunk.split(b"\n")
@@ -74,3 +76,27 @@ def iter_ndjson(response: requests.Response, provider: Any) -> Iterator[Any]:
                 yield json.loads(raw)
             except ValueError:
                 raise provider.error("server", f"sent a line that is not JSON: {raw[:120]!r}") from None
+
+
+def relay(response: requests.Response, chunks: Iterator) -> Iterator:
+    """A provider's chunks read from `response`. After the last one, what is left of the body
+    (a stream's closing bytes) is read so the connection goes back to the pool; however the
+    stream ends, the response is closed."""
+    try:
+        yield from chunks
+        _drain(response)
+    finally:
+        response.close()
+
+
+def _drain(response: requests.Response, limit: int = 1 << 16) -> None:
+    # Finishing the body's own iterator (not a second reader) is what lets requests and
+    # urllib3 see a cleanly ended response and pool its connection.
+    body = getattr(response, "_llmring_body", None)
+    try:
+        for chunk in body or ():
+            limit -= len(chunk)
+            if limit < 0:
+                return
+    except Exception:  # noqa: BLE001 - the answer is complete; a dirty connection is simply not reused
+        pass

@@ -29,7 +29,7 @@ from llmring.provider import (
     tool_choice_name,
 )
 from llmring.types import LLMRequest, LLMResponse, Message, StreamChunk, ToolCallDelta, Usage
-from llmring.wire import iter_sse
+from llmring.wire import iter_sse, relay
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096  # the API requires max_tokens
@@ -63,10 +63,7 @@ class AnthropicProvider(Provider):
     def stream(self, model: str, request: LLMRequest, timeout: Timeout) -> Iterator[StreamChunk]:
         body = {**self._body(model, request), "stream": True}
         response = self.post(self._url("messages"), body, self._headers(), timeout, stream=True)
-        try:
-            yield from _StreamReader(self, json_tool_name(request.response_format)).read(response)
-        finally:
-            response.close()
+        yield from relay(response, _StreamReader(self, json_tool_name(request.response_format)).read(response))
 
     def list_models(self, timeout: Timeout) -> list:
         response = self.request("GET", self._url("models"), headers=self._headers(), timeout=timeout,

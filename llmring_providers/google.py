@@ -26,6 +26,7 @@ from llmring.provider import (
     image_url,
     looks_like_context_length,
     merge_extra_params,
+    new_call_id,
     response_json,
     split_data_url,
     status_kind,
@@ -33,7 +34,7 @@ from llmring.provider import (
     tool_choice_name,
 )
 from llmring.types import LLMRequest, LLMResponse, StreamChunk, ToolCall, ToolCallDelta, Usage
-from llmring.wire import iter_sse
+from llmring.wire import iter_sse, relay
 
 _FINISH = {"STOP": "stop", "MAX_TOKENS": "length"}
 _FILTERED = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"}
@@ -43,7 +44,7 @@ _UNSUPPORTED_MARKERS = ("is not enabled for models/", "is not supported for this
 # Replayed function calls must carry the model's thoughtSignature (Gemini 3 rejects them
 # otherwise). When we no longer have the real one, Google documents this value to skip the check.
 _SKIP_SIGNATURE = "skip_thought_signature_validator"
-_MAX_SIGNATURES = 1024
+_MAX_REMEMBERED = 1024
 
 
 class _Unsupported(Exception):
@@ -58,6 +59,9 @@ class GoogleProvider(Provider):
     def __init__(self, settings: ProviderSettings) -> None:
         super().__init__(settings)
         self._signatures: dict = {}  # (call id, name, args) -> thoughtSignature, oldest first
+        # Ids Gemini gave its function calls (Gemini 3 does): they must come back on the call and
+        # its functionResponse. Ids we made up for calls without one are never sent.
+        self._gemini_ids: dict = {}
 
     def key_env_names(self) -> tuple:
         # A custom base URL (a proxy) still speaks to Gemini and needs the Gemini key.
@@ -68,7 +72,7 @@ class GoogleProvider(Provider):
         name = _model_name(model)
         response = self.post(self._url(name, "generateContent"), self._body(request), self._headers(), timeout)
         data = self._json_object(response_json(response))
-        text, calls, raw = self._read_candidate(data, start=0)  # raises if the prompt was blocked
+        text, calls, raw = self._read_candidate(data)  # raises if the prompt was blocked
         if not data.get("candidates"):
             raise self.error("server", "answered without any candidate.", model=name)
         return LLMResponse(content=text, model=name, usage=_usage(data.get("usageMetadata")),
@@ -79,10 +83,7 @@ class GoogleProvider(Provider):
         name = _model_name(model)
         url = self._url(name, "streamGenerateContent") + "?alt=sse"
         response = self.post(url, self._body(request), self._headers(), timeout, stream=True)
-        try:
-            yield from self._read_stream(response, name)
-        finally:
-            response.close()
+        yield from relay(response, self._read_stream(response, name))
 
     def _read_stream(self, response: requests.Response, name: str) -> Iterator[StreamChunk]:
         calls: list = []
@@ -90,7 +91,7 @@ class GoogleProvider(Provider):
         usage: Optional[Usage] = None
         for event in iter_sse(response, self):
             data = self._json_object(self.event_json(event.data))
-            text, new_calls, finish = self._read_candidate(data, start=len(calls))
+            text, new_calls, finish = self._read_candidate(data)
             if text:
                 yield StreamChunk(delta=text)
             if new_calls:  # Gemini sends each function call whole, in one chunk
@@ -174,14 +175,19 @@ class GoogleProvider(Provider):
 
     def _function_call_part(self, call: ToolCall) -> dict:
         signature = self._signatures.get(_signature_key(call), _SKIP_SIGNATURE)
-        return {"functionCall": {"name": call.name, "args": call.arguments or {}}, "thoughtSignature": signature}
+        function_call = {"name": call.name, "args": call.arguments or {}, **self._gemini_id(call.id)}
+        return {"functionCall": function_call, "thoughtSignature": signature}
 
     def _function_response_part(self, message: Any, names: dict) -> dict:
         name = names.get(message.tool_call_id) or message.name
         if not name:
             raise self.error("bad_request", f"the tool result for {message.tool_call_id!r} answers no tool call "
                                             "of an earlier assistant message; pass that message too.")
-        return {"functionResponse": {"name": name, "response": _tool_result(message)}}
+        return {"functionResponse": {"name": name, "response": _tool_result(message),
+                                     **self._gemini_id(message.tool_call_id)}}
+
+    def _gemini_id(self, call_id: Optional[str]) -> dict:
+        return {"id": call_id} if call_id in self._gemini_ids else {}
 
     # -- response -------------------------------------------------------------------
     def _json_object(self, data: Any) -> dict:
@@ -193,7 +199,7 @@ class GoogleProvider(Provider):
             raise self._api_error(data["error"], data["error"].get("code"))
         return data
 
-    def _read_candidate(self, data: dict, start: int) -> tuple:
+    def _read_candidate(self, data: dict) -> tuple:
         """(visible text, tool calls, raw finish reason) of the first candidate."""
         candidates = data.get("candidates") or []
         if not candidates:
@@ -207,17 +213,16 @@ class GoogleProvider(Provider):
         calls = []
         for part in parts:
             if "functionCall" in part:
-                call = _tool_call(part["functionCall"], start + len(calls))
-                self._remember(call, part.get("thoughtSignature"))
+                call = _tool_call(part["functionCall"])
+                self._remember(call, part.get("thoughtSignature"), part["functionCall"].get("id"))
                 calls.append(call)
         return text, calls, candidate.get("finishReason")
 
-    def _remember(self, call: ToolCall, signature: Optional[str]) -> None:
-        if not signature:
-            return
-        self._signatures[_signature_key(call)] = signature
-        while len(self._signatures) > _MAX_SIGNATURES:
-            del self._signatures[next(iter(self._signatures))]
+    def _remember(self, call: ToolCall, signature: Optional[str], gemini_id: Optional[str]) -> None:
+        if signature:
+            _bounded_put(self._signatures, _signature_key(call), signature)
+        if gemini_id:
+            _bounded_put(self._gemini_ids, gemini_id, True)
 
     # -- errors ---------------------------------------------------------------------
     def error_from_response(self, response: requests.Response) -> ProviderError:
@@ -289,6 +294,13 @@ def _tool_result(message: Any) -> dict:
 
 def _signature_key(call: ToolCall) -> tuple:
     return call.id, call.name, json.dumps(call.arguments, sort_keys=True)
+
+
+def _bounded_put(memory: dict, key: Any, value: Any) -> None:
+    """Remember key -> value, forgetting the oldest entries beyond _MAX_REMEMBERED."""
+    memory[key] = value
+    while len(memory) > _MAX_REMEMBERED:
+        del memory[next(iter(memory))]
 
 
 def _generation_config(request: LLMRequest) -> dict:
@@ -463,9 +475,9 @@ def _merge_schemas(schemas: list) -> dict:
 
 # -- response helpers --------------------------------------------------------------------
 
-def _tool_call(call: dict, index: int) -> ToolCall:
+def _tool_call(call: dict) -> ToolCall:
     args = call.get("args")  # an object, as Gemini sends it; anything else is kept as raw text
-    return tool_call(call.get("id") or f"call_{index}", call.get("name", ""),
+    return tool_call(call.get("id") or new_call_id(), call.get("name", ""),
                      args if args is None or isinstance(args, dict) else json.dumps(args))
 
 

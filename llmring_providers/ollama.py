@@ -22,6 +22,7 @@ from llmring.provider import (
     image_url,
     looks_like_context_length,
     merge_extra_params,
+    new_call_id,
     response_json,
     split_data_url,
     status_kind,
@@ -29,7 +30,7 @@ from llmring.provider import (
     tool_choice_name,
 )
 from llmring.types import LLMRequest, LLMResponse, StreamChunk, ToolCallDelta, Usage
-from llmring.wire import iter_ndjson
+from llmring.wire import iter_ndjson, relay
 
 DEFAULT_PORT = 11434
 
@@ -57,7 +58,7 @@ class OllamaProvider(Provider):
         response = self.post(f"{self.base_url}/api/chat", self._body(model, request, stream=False), {}, timeout)
         data = self._json_object(response_json(response))
         message = data.get("message") or {}
-        calls = _tool_calls(message.get("tool_calls"), start=0)
+        calls = _tool_calls(message.get("tool_calls"))
         raw = data.get("done_reason")
         # `content` keeps any literal <think> tags; message.thinking is reasoning, not the answer.
         return LLMResponse(content=message.get("content") or "", model=model, usage=_usage(data),
@@ -67,10 +68,7 @@ class OllamaProvider(Provider):
     def stream(self, model: str, request: LLMRequest, timeout: Timeout) -> Iterator[StreamChunk]:
         body = self._body(model, request, stream=True)
         response = self.post(f"{self.base_url}/api/chat", body, {}, timeout, stream=True)
-        try:
-            yield from self._read_stream(response, model)
-        finally:
-            response.close()
+        yield from relay(response, self._read_stream(response, model))
 
     def _read_stream(self, response: requests.Response, model: str) -> Iterator[StreamChunk]:
         calls: list = []
@@ -79,7 +77,7 @@ class OllamaProvider(Provider):
             message = data.get("message") or {}
             if message.get("content"):
                 yield StreamChunk(delta=message["content"])
-            new_calls = _tool_calls(message.get("tool_calls"), start=len(calls))
+            new_calls = _tool_calls(message.get("tool_calls"))
             if new_calls:  # Ollama sends each tool call whole
                 yield StreamChunk(tool_call_deltas=[
                     ToolCallDelta(index=i, id=c.id, name=c.name, arguments=json.dumps(c.arguments))
@@ -234,11 +232,11 @@ def _format(fmt: Optional[dict]) -> Any:
 
 # -- response helpers --------------------------------------------------------------------
 
-def _tool_calls(raw: Any, start: int) -> list:
+def _tool_calls(raw: Any) -> list:
     # Arguments come as an object; some model templates yield JSON text instead.
-    return [tool_call(item.get("id") or f"call_{i}", (item.get("function") or {}).get("name", ""),
+    return [tool_call(item.get("id") or new_call_id(), (item.get("function") or {}).get("name", ""),
                       (item.get("function") or {}).get("arguments"))
-            for i, item in enumerate(raw or [], start=start)]
+            for item in raw or []]
 
 
 def _finish_reason(raw: Optional[str], calls: list) -> str:

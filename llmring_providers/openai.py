@@ -20,13 +20,14 @@ from llmring.provider import (
     Timeout,
     function_specs,
     looks_like_context_length,
+    new_call_id,
     response_json,
     status_kind,
     tool_call,
     tool_choice_name,
 )
 from llmring.types import LLMRequest, LLMResponse, Message, StreamChunk, ToolCallDelta, Usage
-from llmring.wire import iter_sse
+from llmring.wire import iter_sse, relay
 
 # Reasoning models take max_completion_tokens and reject temperature.
 REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
@@ -67,10 +68,7 @@ class OpenAIProvider(Provider):
 
     def stream(self, model: str, request: LLMRequest, timeout: Timeout) -> Iterator[StreamChunk]:
         response = self._open_stream(model, request, timeout)
-        try:
-            yield from self._read_stream(response)
-        finally:
-            response.close()
+        yield from relay(response, self._read_stream(response))
 
     def list_models(self, timeout: Timeout) -> list:
         response = self.request("GET", self._url("models"), headers=self._headers(), timeout=timeout)
@@ -135,7 +133,7 @@ class OpenAIProvider(Provider):
         choice = choices[0]
         message = choice.get("message") or {}
         content = _text(message.get("content"))
-        calls = [_tool_call(tc, i) for i, tc in enumerate(message.get("tool_calls") or [])] or None
+        calls = [_tool_call(tc) for tc in message.get("tool_calls") or []] or None
         raw = choice.get("finish_reason")
         refused = bool(message.get("refusal")) and not content
         return LLMResponse(content=content, model=model, usage=_usage(data.get("usage")), tool_calls=calls,
@@ -280,9 +278,9 @@ def _usage(usage: Any) -> Optional[Usage]:
                  output_tokens=usage.get("completion_tokens") or 0)
 
 
-def _tool_call(tc: dict, index: int) -> Any:
+def _tool_call(tc: dict) -> Any:
     fn = tc.get("function") or {}
-    return tool_call(tc.get("id") or f"call_{index}", fn.get("name") or "", fn.get("arguments"))
+    return tool_call(tc.get("id") or new_call_id(), fn.get("name") or "", fn.get("arguments"))
 
 
 def _finish(raw: Optional[str], tool_calls: Optional[list], refused: bool) -> str:
@@ -322,8 +320,8 @@ class _ToolCallAssembler:
         return max(self.calls, default=0)
 
     def finished(self) -> Optional[list]:
-        return [tool_call(c["id"] or f"call_{i}", c["name"] or "", "".join(c["arguments"]))
-                for i, c in sorted(self.calls.items())] or None
+        return [tool_call(c["id"] or new_call_id(), c["name"] or "", "".join(c["arguments"]))
+                for _, c in sorted(self.calls.items())] or None
 
 
 @hookimpl

@@ -54,6 +54,7 @@ class FakeServer:
         self.routes: dict = {}
         self.requests: list = []
         self.disconnects = 0  # streams the client abandoned
+        self.connections = 0  # TCP connections accepted (keep-alive reuse shows here)
         self._lock = threading.Lock()
         server = self
 
@@ -62,6 +63,11 @@ class FakeServer:
 
             def log_message(self, *a: Any) -> None:
                 pass
+
+            def setup(self) -> None:
+                super().setup()
+                with server._lock:
+                    server.connections += 1
 
             def _serve(self) -> None:
                 n = int(self.headers.get("content-length") or 0)

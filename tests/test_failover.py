@@ -388,3 +388,16 @@ def test_binding_extra_params_table_merges_into_the_request(tmp_path, openai_env
         ring.chat("a", "x", extra_params={"user": "caller"})
     body = server.last().json()
     assert body["seed"] == 3 and body["user"] == "caller" and "extra_params" not in body
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_calls_reuse_one_keep_alive_connection(tmp_path, openai_env, stream):
+    server = openai_env
+    chunks = sse({"id": "c", "object": "chat.completion.chunk",
+                  "choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": "stop"}]}, "[DONE]")
+    server.add("POST", "/v1/chat/completions", Reply(chunks=chunks) if stream else openai_ok("hi"))
+    with Ring(lockfile(tmp_path, {"a": ["openai:gpt-4o-mini"]})) as ring:
+        for _ in range(3):
+            text = "".join(c.delta for c in ring.stream("a", "x")) if stream else ring.chat("a", "x").content
+            assert text == "hi"
+    assert len(server.requests) == 3 and server.connections == 1
