@@ -143,7 +143,7 @@ class OpenAIProvider(Provider):
         calls = _ToolCallAssembler()
         raw_finish, usage, has_text, refused = None, None, False, False
         for event in iter_sse(response, self):
-            if event.data.strip() == "[DONE]":
+            if event.data[:6] == "[DONE]":
                 tool_calls = calls.finished()
                 yield StreamChunk(finish_reason=_finish(raw_finish, tool_calls, refused and not has_text),
                                   raw_finish_reason=raw_finish, usage=usage, tool_calls=tool_calls)
@@ -151,15 +151,19 @@ class OpenAIProvider(Provider):
             data = self.event_json(event.data)
             if event.event == "error" or data.get("error"):
                 raise self.error_from_object(None, data.get("error") or data)
-            usage = _usage(data.get("usage")) or usage
+            if data.get("usage"):  # only in the last chunk: skip the call on every other one
+                usage = _usage(data["usage"]) or usage
             choice = _first_choice(data.get("choices"))
             if choice is None:
                 continue
             delta = choice.get("delta") or {}
             text = _text(delta.get("content"))
-            deltas = [calls.add(tc) for tc in delta.get("tool_calls") or [] if isinstance(tc, dict)] or None
-            has_text = has_text or bool(text)
-            refused = refused or bool(delta.get("refusal"))
+            fragments = delta.get("tool_calls")
+            deltas = [calls.add(tc) for tc in fragments if isinstance(tc, dict)] or None if fragments else None
+            if text:
+                has_text = True
+            if delta.get("refusal"):
+                refused = True
             raw_finish = choice.get("finish_reason") or raw_finish
             if text or deltas:
                 yield StreamChunk(delta=text, tool_call_deltas=deltas)
