@@ -21,6 +21,7 @@ import attrs
 
 from . import lockfile as lf_mod
 from .exceptions import AllModelsFailedError, ConfigurationError, LockfileError, ProviderNotFoundError, all_failed
+from .failover import AVAILABILITY
 from .lockfile import Binding, Lockfile
 from .refs import alias_problem, is_ref, ref_problem, split_refs
 from .ring import Ring
@@ -29,7 +30,6 @@ from .types import Attempt, Message, ToolCall
 ADVISOR_ALIAS = "advisor"
 MAX_ROUNDS = 8  # model replies per user turn, so a model stuck calling tools cannot loop forever
 SEARCH_LIMIT = 25
-_TRANSIENT = {"rate_limit", "overloaded", "server", "timeout", "connection"}
 
 
 class UI(Protocol):
@@ -153,7 +153,7 @@ def unavailable_message(error: AllModelsFailedError) -> str:
     kinds = {a.kind for a in error.attempts}
     if kinds == {"not_configured"}:
         todo = "Set the API key of one of them, or pass"
-    elif kinds & _TRANSIENT:
+    elif kinds & AVAILABILITY:
         todo = "Try again in a while, or pass"
     else:
         todo = "Pass"
