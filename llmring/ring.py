@@ -317,6 +317,8 @@ class Ring:
         each try's failure by sending the ProviderError back (or None on success)."""
         deadline = time.monotonic() + request.timeout if request.timeout else None
         needs = _needs(request)
+        if res.binding is not None:  # what the binding promises its callers, checked as well
+            needs += [(cap, (cap,)) for cap in res.binding.requires]
         lf = self._loaded()
         refs = res.models
         for i, ref in enumerate(refs):

@@ -158,3 +158,14 @@ def test_cost_helper_edges():
     assert registry.cost(info, Usage(1_000_000, 1_000_000)) == (4.0, None)
     assert registry.cost(info, None)[0] is None
     assert registry.cost(registry.ModelInfo("x", "y"), Usage(1, 1))[1] == "x:y has no price in the registry"
+
+
+def test_a_binding_requires_list_skips_pool_models_lacking_it(tmp_path, server, monkeypatch):
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url + "/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-x")
+    path = write_lock(tmp_path, '\n[[profiles.default.bindings]]\nalias = "a"\n'
+                                'models = ["openai:o3-deep-research", "mock:echo"]\nrequires = ["tools"]\n')
+    with Ring(path) as ring:
+        r = ring.chat("a", "plain text, no tools asked")
+    assert server.requests == []
+    assert r.attempts[0].skipped and "tools" in r.attempts[0].message and r.model == "mock:echo"
