@@ -137,9 +137,32 @@ class Lockfile:
     def to_toml(self) -> str:
         return dumps(self)
 
+    def to_dict(self) -> dict:
+        """The lockfile as plain data (for --json output and tools), via cattrs."""
+        return converter().unstructure(self)
+
     @classmethod
     def from_toml(cls, text: str, path: Optional[PathLike] = None) -> Lockfile:
         return parse(text, path)
+
+    @classmethod
+    def from_dict(cls, data: dict, path: Optional[PathLike] = None) -> Lockfile:
+        """Validate plain data (as to_dict gives, or TOML parsed elsewhere) into a Lockfile."""
+        return _Validator("", _str(path)).lockfile(data)
+
+
+def converter() -> Any:
+    """A cattrs converter for the lockfile model. Reading does not use it: the validator
+    reports problems by line and key, which structuring errors cannot."""
+    import cattrs
+    from cattrs.gen import make_dict_unstructure_fn, override
+
+    conv = cattrs.Converter()
+    conv.register_unstructure_hook(Lockfile, make_dict_unstructure_fn(
+        Lockfile, conv, path=override(omit=True), _cattrs_omit_if_default=False))
+    conv.register_unstructure_hook(Profile, make_dict_unstructure_fn(
+        Profile, conv, _positions=override(omit=True)))
+    return conv
 
 
 def _now() -> str:

@@ -697,3 +697,17 @@ def test_a_new_lockfile_is_valid_and_stamped(tmp_path):
     with pytest.raises(LockfileError, match="already exists; pass --force"):
         create(path)
     assert Path(path).read_text() == dumps(lf)
+
+
+def test_to_dict_is_plain_data_and_from_dict_round_trips():
+    import json
+
+    lf = parse(SEED_STRUCTURE)
+    lf.profiles["default"].registry_versions = {"openai": "2026-08"}
+    data = lf.to_dict()
+    assert json.loads(json.dumps(data)) == data  # plain JSON types only
+    assert "path" not in data and "_positions" not in json.dumps(data)
+    assert data["profiles"]["default"]["registry_versions"] == {"openai": "2026-08"}
+    assert Lockfile.from_dict(data) == lf
+    with pytest.raises(LockfileError, match="has no provider"):
+        Lockfile.from_dict({**data, "profiles": {"default": {"bindings": [{"alias": "a", "models": ["gpt-4o"]}]}}})

@@ -79,8 +79,9 @@ def aliases(profile: Optional[str], file: Optional[str], verbose: bool, as_json:
 
 
 def _binding_json(b: Any, source: str) -> dict:
-    return {"alias": b.alias, "models": b.models, "profile": source, "description": b.description,
-            "params": b.params, "requires": b.requires}
+    from ..lockfile import converter
+
+    return {**converter().unstructure(b), "profile": source}
 
 
 @click.command()
