@@ -193,7 +193,10 @@ def _toml_loads(text: str) -> dict:
 
 def read(path: PathLike) -> Lockfile:
     """Read and validate a lockfile."""
-    p = Path(path)
+    return parse(_read_text(Path(path)), path)
+
+
+def _read_text(p: Path) -> str:
     try:
         raw = p.read_bytes()
     except FileNotFoundError:
@@ -203,11 +206,9 @@ def read(path: PathLike) -> Lockfile:
     except OSError as e:
         raise LockfileError(f"cannot be read ({e.strerror}); check its permissions", path=str(p)) from None
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError:
         raise LockfileError("is not UTF-8 text; a lockfile is TOML", path=str(p)) from None
-    lf = parse(text, p)
-    return lf
 
 
 def parse(text: str, path: Optional[PathLike] = None) -> Lockfile:
@@ -399,28 +400,41 @@ def _stamp(value: Any) -> Optional[str]:
 def dumps(lf: Lockfile) -> str:
     """The file as a person would write it: a stable order, one table per binding, a
     one-model list on one line and a list of fallbacks one model per line."""
-    import tomli_w
+    parts = [head_toml(lf)]
+    if lf.metadata:
+        parts.append(table_toml({"metadata": lf.metadata}))
+    parts += [endpoint_toml(name, e) for name, e in lf.providers.items()]
+    for name, p in lf.profiles.items():
+        parts.append(profile_toml(name, p))
+        parts += [_binding_toml(_key(name), b) for b in p.bindings]
+    return "\n".join(parts)
 
+
+def head_toml(lf: Lockfile) -> str:
     head: dict = {"version": lf.version}
     if lf.default_profile != "default" or "default" in lf.profiles or not lf.profiles:
         head["default_profile"] = lf.default_profile  # else it is implicit, as it was read
     head.update({k: getattr(lf, k) for k in ("created_at", "updated_at") if getattr(lf, k) is not None})
-    parts = [tomli_w.dumps(head)]
-    if lf.metadata:
-        parts.append(tomli_w.dumps({"metadata": lf.metadata}))
-    for name, e in lf.providers.items():
-        fields = {k: v for k, v in (("type", e.type), ("base_url", e.base_url), ("api_key_env", e.api_key_env))
-                  if v is not None}
-        parts.append(tomli_w.dumps({"providers": {name: {**fields, **e.options}}}))
-    for name, p in lf.profiles.items():
-        key = _key(name)
-        lines = [f"[profiles.{key}]", f"name = {_value(name)}"]
-        if p.registry_versions:
-            lines.append(f"registry_versions = {_value(p.registry_versions)}")
-        parts.append("\n".join(lines) + "\n")
-        for b in p.bindings:
-            parts.append(_binding_toml(key, b))
-    return "\n".join(parts)
+    return table_toml(head)
+
+
+def table_toml(data: dict) -> str:
+    import tomli_w
+
+    return tomli_w.dumps(data)
+
+
+def endpoint_toml(name: str, e: Endpoint) -> str:
+    fields = {k: v for k, v in (("type", e.type), ("base_url", e.base_url), ("api_key_env", e.api_key_env))
+              if v is not None}
+    return table_toml({"providers": {name: {**fields, **e.options}}})
+
+
+def profile_toml(name: str, p: Profile) -> str:
+    lines = [f"[profiles.{_key(name)}]", f"name = {_value(name)}"]
+    if p.registry_versions:
+        lines.append(f"registry_versions = {_value(p.registry_versions)}")
+    return "\n".join(lines) + "\n"
 
 
 def _binding_toml(profile_key: str, b: Binding) -> str:
@@ -514,22 +528,51 @@ def locked(path: Path) -> Iterator[None]:
 
 def edit(path: PathLike, change: Callable[[Lockfile], Any], create: bool = False) -> Any:
     """Read-modify-write `path` under the lock: `change(lockfile)` edits it in place and its
-    result is returned. With `create`, a missing file starts as a new lockfile."""
+    result is returned. With `create`, a missing file starts as a new lockfile. Tables the
+    change did not touch keep their text, comments included."""
     p = Path(path)
     with locked(p):
-        lf = read(p) if p.exists() or not create else Lockfile.new(p)
+        old_text = _read_text(p) if p.exists() or not create else None
+        lf = parse(old_text, p) if old_text is not None else Lockfile.new(p)
+        before = _snapshot(lf)
         result = change(lf)
         lf.updated_at = _now()
-        # Validate what we are about to write by parsing it back: a bad edit never lands.
         try:
-            parse(lf.to_toml())
-        except LockfileError as e:  # its line numbers are the new text's: leave them out
-            raise LockfileError(f"was not changed, because the edit would make it invalid: {e}",
-                                path=str(p), key=e.key) from None
+            text = _render(lf, old_text, before)
         except TypeError as e:  # a value TOML cannot hold, such as None
             raise LockfileError(f"was not changed: {e}", path=str(p)) from None
-        write(lf, p)
+        atomic_write(p, text.encode("utf-8"))
+        lf.path = p
     return result
+
+
+def _render(lf: Lockfile, old_text: Optional[str], before: Lockfile) -> str:
+    """The new text, checked by parsing it back: a bad edit never lands, and a kept block
+    that would not read back as intended falls back to the normal form."""
+    from .preserve import rewrite
+
+    text = rewrite(old_text, before, lf) if old_text is not None else None
+    if text is not None:
+        try:
+            if parse(text) == lf:
+                return text
+        except LockfileError:
+            pass
+    text = dumps(lf)
+    try:
+        parse(text)
+    except LockfileError as e:  # its line numbers are the new text's: leave them out
+        raise LockfileError(f"was not changed, because the edit would make it invalid: {e}",
+                            path=_str(lf.path), key=e.key) from None
+    return text
+
+
+def _snapshot(lf: Lockfile) -> Lockfile:
+    """What `lf` holds now, cheaply: edits replace bindings and lists rather than mutate them."""
+    import copy
+
+    profiles = {n: Profile(p.name, list(p.bindings), dict(p.registry_versions)) for n, p in lf.profiles.items()}
+    return attrs.evolve(lf, profiles=profiles, providers=dict(lf.providers), metadata=copy.deepcopy(lf.metadata))
 
 
 # -- finding ------------------------------------------------------------------------------

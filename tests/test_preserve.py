@@ -1,0 +1,153 @@
+"""Edits keep the rest of the file as its author wrote it: comments, spacing, layout."""
+
+import pytest
+from test_lockfile import SEED_EXAMPLES
+
+from llmring import Ring
+from llmring.lockfile import Binding, edit, parse
+
+COMMENTED = '''\
+# Models for the billing service. Ask #ml-platform before changing prod.
+version = "1.0"
+default_profile = "default"
+updated_at = "2026-01-01T00:00:00Z"  # bumped by llmring
+
+[profiles.default]
+name = "default"
+
+[[profiles.default.bindings]]
+alias = "summarizer"
+models = ["openai:gpt-4o-mini"]   # cheap
+
+# the analyzer needs long context
+[[profiles.default.bindings]]
+alias = "analyzer"
+models = [
+"anthropic:claude-sonnet-4-5-20250929", # Primary
+"openai:gpt-4o", # Fallback
+]
+
+[profiles.default.bindings.params]
+temperature = 0.1
+
+[profiles.prod]
+name = "prod"
+
+[[profiles.prod.bindings]]
+alias = "assistant"
+models = ["anthropic:claude-opus-4-5-20251101"]  # best quality
+'''
+
+
+def write(tmp_path, text):
+    path = tmp_path / "llmring.lock"
+    path.write_text(text)
+    return path
+
+
+def test_binding_a_new_alias_keeps_every_comment(tmp_path):
+    path = write(tmp_path, COMMENTED)
+    Ring(path).bind_alias("extractor", "openai:gpt-4.1-mini,google:gemini-2.5-flash")
+    text = path.read_text()
+    for line in COMMENTED.splitlines():
+        if line.startswith("updated_at"):
+            continue
+        assert line in text.splitlines(), line
+    assert parse(text).profiles["default"].get("extractor").models == ["openai:gpt-4.1-mini",
+                                                                       "google:gemini-2.5-flash"]
+    assert parse(text).profiles["default"].get("analyzer").params == {"temperature": 0.1}
+
+
+def test_the_updated_at_line_is_updated_in_place_with_its_comment(tmp_path):
+    path = write(tmp_path, COMMENTED)
+    Ring(path).bind_alias("x", "mock:echo")
+    stamp = next(ln for ln in path.read_text().splitlines() if ln.startswith("updated_at"))
+    assert stamp.endswith("  # bumped by llmring") and "2026-01-01" not in stamp
+    assert path.read_text().splitlines()[:3] == COMMENTED.splitlines()[:3]
+
+
+def test_rebinding_keeps_the_comment_above_it(tmp_path):
+    path = write(tmp_path, COMMENTED)
+    Ring(path).bind_alias("analyzer", "openai:gpt-4.1")
+    expected = ('# the analyzer needs long context\n[[profiles.default.bindings]]\nalias = "analyzer"\n'
+                'models = ["openai:gpt-4.1"]')
+    assert expected in path.read_text()
+
+
+def test_rebinding_rewrites_only_that_binding(tmp_path):
+    path = write(tmp_path, COMMENTED)
+    Ring(path).bind_alias("summarizer", "openai:gpt-4.1-mini")
+    text = path.read_text()
+    assert "# cheap" not in text  # that binding's own line was replaced
+    assert '"openai:gpt-4o", # Fallback' in text and "# the analyzer needs long context" in text
+    assert "# best quality" in text and "temperature = 0.1" in text
+    assert parse(text).profiles["default"].get("summarizer").models == ["openai:gpt-4.1-mini"]
+
+
+def test_unbinding_removes_the_binding_and_the_comment_above_it(tmp_path):
+    path = write(tmp_path, COMMENTED)
+    Ring(path).unbind_alias("analyzer")
+    text = path.read_text()
+    assert "analyzer" not in text and "# the analyzer needs long context" not in text
+    assert "temperature" not in text  # its params table went with it
+    assert "# cheap" in text and "# best quality" in text
+    assert [b.alias for b in parse(text).profiles["default"].bindings] == ["summarizer"]
+
+
+def test_a_new_profile_is_written_in_the_normal_form(tmp_path):
+    path = write(tmp_path, COMMENTED)
+    Ring(path).bind_alias("assistant", "openai:gpt-4o-mini", profile="staging")
+    text = path.read_text()
+    assert '[profiles.staging]\nname = "staging"\n\n[[profiles.staging.bindings]]' in text
+    assert "# Models for the billing service." in text
+
+
+@pytest.mark.parametrize("example", sorted(SEED_EXAMPLES))
+def test_every_seed_example_survives_edits_with_its_comments(tmp_path, example):
+    original = SEED_EXAMPLES[example]
+    path = write(tmp_path, original)
+    lf = parse(original)
+    profile = next(iter(lf.profiles))
+    ring = Ring(path)
+    ring.bind_alias("added", "mock:echo", profile=profile)
+    first = lf.profiles[profile].bindings[0].alias
+    ring.bind_alias(first, "mock:echo", profile=profile)
+    text = path.read_text()
+    comments = [ln.split("#", 1)[1] for ln in original.splitlines() if "#" in ln]
+    kept = [c for c in comments if c in text]
+    # Only the rebound binding's own lines' comments may go (the one above its table stays).
+    rest = original.split(f'alias = "{first}"', 1)[1].splitlines()
+    rebound = next((rest[:i] for i, ln in enumerate(rest) if ln.lstrip().startswith("[")), rest)
+    assert set(comments) - set(kept) <= {ln.split("#", 1)[1] for ln in rebound if "#" in ln}
+    after = parse(text)
+    assert after.profiles[profile].get("added").models == ["mock:echo"]
+    assert after.profiles[profile].get(first).models == ["mock:echo"]
+    for name, p in lf.profiles.items():
+        for b in p.bindings:
+            if (name, b.alias) != (profile, first):
+                assert after.profiles[name].get(b.alias) == b
+
+
+@pytest.mark.parametrize("layout", [
+    'version = "1.0"\nprofiles.default.bindings = [{ alias = "a", models = ["mock:echo"] }]  # dotted\n',
+    'version = "1.0"\n[profiles]\ndefault = { bindings = [{ alias = "a", models = ["mock:echo"] }] }\n',
+])
+def test_layouts_it_cannot_follow_fall_back_to_the_normal_form(tmp_path, layout):
+    path = write(tmp_path, layout)
+    Ring(path).bind_alias("b", "mock:echo", profile="default")
+    after = parse(path.read_text())
+    assert [b.alias for b in after.profiles["default"].bindings] == ["a", "b"]
+    assert "[[profiles.default.bindings]]" in path.read_text()
+
+
+def test_a_binding_changed_in_place_is_not_kept_stale(tmp_path):
+    path = write(tmp_path, COMMENTED)
+
+    def mutate(lf):  # edits through the object model, not bind/unbind: the result must still be right
+        lf.profiles["default"].bindings[0].models.append("google:gemini-2.5-flash")
+        lf.profiles["default"].bindings.insert(0, Binding("first", ["mock:echo"]))
+
+    edit(path, mutate)
+    after = parse(path.read_text())
+    assert [b.alias for b in after.profiles["default"].bindings] == ["first", "summarizer", "analyzer"]
+    assert after.profiles["default"].get("summarizer").models == ["openai:gpt-4o-mini", "google:gemini-2.5-flash"]
