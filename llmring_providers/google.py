@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import mimetypes
+import threading
 from collections.abc import Iterator
 from typing import Any, Optional
 
@@ -58,10 +59,10 @@ class GoogleProvider(Provider):
 
     def __init__(self, settings: ProviderSettings) -> None:
         super().__init__(settings)
-        self._signatures: dict = {}  # (call id, name, args) -> thoughtSignature, oldest first
+        self._signatures = _Memory()  # (call id, name, args) -> thoughtSignature
         # Ids Gemini gave its function calls (Gemini 3 does): they must come back on the call and
         # its functionResponse. Ids we made up for calls without one are never sent.
-        self._gemini_ids: dict = {}
+        self._gemini_ids = _Memory()
 
     def key_env_names(self) -> tuple:
         # A custom base URL (a proxy) still speaks to Gemini and needs the Gemini key.
@@ -220,9 +221,9 @@ class GoogleProvider(Provider):
 
     def _remember(self, call: ToolCall, signature: Optional[str], gemini_id: Optional[str]) -> None:
         if signature:
-            _bounded_put(self._signatures, _signature_key(call), signature)
+            self._signatures.put(_signature_key(call), signature)
         if gemini_id:
-            _bounded_put(self._gemini_ids, gemini_id, True)
+            self._gemini_ids.put(gemini_id, True)
 
     # -- errors ---------------------------------------------------------------------
     def error_from_response(self, response: requests.Response) -> ProviderError:
@@ -296,11 +297,27 @@ def _signature_key(call: ToolCall) -> tuple:
     return call.id, call.name, json.dumps(call.arguments, sort_keys=True)
 
 
-def _bounded_put(memory: dict, key: Any, value: Any) -> None:
-    """Remember key -> value, forgetting the oldest entries beyond _MAX_REMEMBERED."""
-    memory[key] = value
-    while len(memory) > _MAX_REMEMBERED:
-        del memory[next(iter(memory))]
+class _Memory:
+    """key -> value for the last _MAX_REMEMBERED keys; safe to share between threads (an
+    AsyncRing calls one provider from many)."""
+
+    def __init__(self) -> None:
+        self._data: dict = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        with self._lock:
+            return self._data.get(key, default)
+
+    def __contains__(self, key: Any) -> bool:
+        with self._lock:
+            return key in self._data
+
+    def put(self, key: Any, value: Any) -> None:
+        with self._lock:
+            self._data[key] = value
+            while len(self._data) > _MAX_REMEMBERED:
+                del self._data[next(iter(self._data))]
 
 
 def _generation_config(request: LLMRequest) -> dict:
