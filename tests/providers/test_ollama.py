@@ -1,10 +1,9 @@
 """OllamaProvider against a real HTTP server speaking Ollama's native /api/chat."""
 
 import json
-import time
 
 import pytest
-from httpfake import Reply, closed_port, keeping_session, ndjson
+from httpfake import Reply, closed_port, keeping_session, ndjson, wait_for
 
 from llmring.exceptions import ProviderError
 from llmring.provider import ProviderSettings
@@ -295,10 +294,7 @@ def test_breaking_out_of_a_stream_closes_the_connection(server, provider):
     for chunk in provider.stream(MODEL, ask(), TIMEOUT):
         assert chunk.delta == "w0 "
         break
-    deadline = time.monotonic() + 3
-    while server.disconnects == 0 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.disconnects == 1
+    assert wait_for(lambda: server.disconnects == 1)
 
 
 def test_stream_read_timeout(server, provider):
