@@ -616,7 +616,10 @@ def _send(tries: Any, error: Optional[ProviderError]) -> Optional[tuple]:
 
 
 def _unexpected(provider: Any, exc: Exception) -> ProviderError:
-    return provider.error("server", f"failed unexpectedly ({type(exc).__name__}: {exc})")
+    # A bug in a provider (ours or a plugin's) repeats: retrying would pay for the same paid
+    # call again. Fail over instead, and say what broke.
+    return provider.error("invalid_output", f"failed unexpectedly ({type(exc).__name__}: {exc}); "
+                                            "please report this to the provider plugin's authors")
 
 
 def _one_line(error: Exception) -> str:

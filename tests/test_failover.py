@@ -401,3 +401,28 @@ def test_calls_reuse_one_keep_alive_connection(tmp_path, openai_env, stream):
             text = "".join(c.delta for c in ring.stream("a", "x")) if stream else ring.chat("a", "x").content
             assert text == "hi"
     assert len(server.requests) == 3 and server.connections == 1
+
+
+def test_a_provider_bug_fails_over_without_retrying_the_paid_call(tmp_path):
+    from llmring.plugins import hookimpl, registry
+    from llmring.provider import Provider
+
+    calls = []
+
+    class Buggy(Provider):
+        def chat(self, model, request, timeout):
+            calls.append(model)
+            return {}["choices"]  # a parsing bug: KeyError
+
+    class Plugin:
+        @hookimpl
+        def register_providers(self, register):
+            register("buggy", Buggy)
+
+    registry.register(Plugin(), name="test-buggy-plugin")
+    path = lockfile(tmp_path, {"a": ["buggy:model", "mock:echo"]})
+    with Ring(path, retry=FAST) as ring:
+        r = ring.chat("a", "hi")
+    assert r.model == "mock:echo"
+    assert calls == ["model"]  # tried once, not retried
+    assert r.attempts[0].kind == "invalid_output" and "KeyError" in r.attempts[0].message
