@@ -353,6 +353,7 @@ class Ring:
                     return
                 attempts.append(Attempt(ref, error.kind, error.status, _one_line(error), elapsed,
                                         retry_after=error.retry_after))
+                _log().warning("llmring: %s", attempts[-1].describe())
                 self.breaker.record(ref, error.kind)
                 if not fails_over(error.kind):
                     return
@@ -620,6 +621,15 @@ def _unexpected(provider: Any, exc: Exception) -> ProviderError:
     # call again. Fail over instead, and say what broke.
     return provider.error("invalid_output", f"failed unexpectedly ({type(exc).__name__}: {exc}); "
                                             "please report this to the provider plugin's authors")
+
+
+def _log() -> Any:
+    import logging  # only on the failure path: start-up does not pay for it
+
+    logger = logging.getLogger("llmring")
+    if not logger.handlers:  # a library prints nothing unless the application configures logging
+        logger.addHandler(logging.NullHandler())
+    return logger
 
 
 def _one_line(error: Exception) -> str:

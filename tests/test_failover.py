@@ -426,3 +426,15 @@ def test_a_provider_bug_fails_over_without_retrying_the_paid_call(tmp_path):
     assert r.model == "mock:echo"
     assert calls == ["model"]  # tried once, not retried
     assert r.attempts[0].kind == "invalid_output" and "KeyError" in r.attempts[0].message
+
+
+def test_each_failed_attempt_is_logged_without_the_key(tmp_path, openai_env, caplog):
+    server = openai_env
+    server.add("POST", "/v1/chat/completions",
+               openai_error(401, f"Incorrect API key provided: {KEY}.", "invalid_request_error", "invalid_api_key"))
+    path = lockfile(tmp_path, {"a": ["openai:gpt-4o-mini", "mock:echo"]})
+    with caplog.at_level("WARNING", logger="llmring"), Ring(path) as ring:
+        ring.chat("a", "hi")
+    records = [r for r in caplog.records if r.name == "llmring"]
+    assert len(records) == 1 and "openai:gpt-4o-mini: auth 401" in records[0].getMessage()
+    assert KEY not in caplog.text
