@@ -69,10 +69,7 @@ class PluginRegistry:
         with self._lock:
             if self._loaded:
                 return
-            from importlib.metadata import entry_points
-
-            for ep in _llmring_entry_points(entry_points()):
-                package = ep.dist.name if getattr(ep, "dist", None) else ep.value.split(":")[0]
+            for ep, package in _llmring_entry_points():
                 try:
                     plugin = ep.load()
                 except Exception as e:  # noqa: BLE001 - one broken plugin must not break the others
@@ -116,10 +113,23 @@ class PluginRegistry:
             f"pip install its plugin (e.g. llmring-{prefix}) or declare [providers.{prefix}] in the lockfile.")
 
 
-def _llmring_entry_points(eps: Any) -> list:
-    if hasattr(eps, "select"):
-        return list(eps.select(group=PROJECT))
-    return list(eps.get(PROJECT, []))  # Python 3.9
+def _llmring_entry_points() -> list:
+    """(entry point, distribution name) for the `llmring` group. Walking distributions gives
+    the package's name on every Python (EntryPoint.dist is 3.10+); the first of a name on
+    sys.path wins, as importlib.metadata.entry_points() does."""
+    from importlib.metadata import distributions
+
+    found, seen = [], set()
+    for dist in distributions():
+        eps = [ep for ep in dist.entry_points if ep.group == PROJECT]
+        if not eps:
+            continue
+        name = dist.metadata["Name"] or "?"  # read only for the few distributions that matter
+        key = name.lower().replace("_", "-")
+        if key not in seen:
+            seen.add(key)
+            found += [(ep, name) for ep in eps]
+    return found
 
 
 registry = PluginRegistry()

@@ -89,11 +89,11 @@ def test_an_explicit_path_must_exist_even_when_others_do(tmp_path, monkeypatch):
 def test_the_cli_and_the_library_find_the_same_file(seeded, tmp_path):
     import json
 
-    from click.testing import CliRunner
+    from clitools import runner
 
     from llmring.cli import cli
 
-    out = CliRunner().invoke(cli, ["resolve", "fast", "--json"])
+    out = runner().invoke(cli, ["resolve", "fast", "--json"])
     assert out.exit_code == 0, out.output
     data = json.loads(out.stdout)
     ring = Ring()

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from clitools import runner
 
 from llmring import lockfile as lf_mod
 from llmring.cli import cli
@@ -49,7 +49,7 @@ models = ["mock:echo", "openai:gpt-4o-mini"]
 
 
 def invoke(*args, input=None):
-    return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
+    return runner().invoke(cli, list(args), input=input, catch_exceptions=False)
 
 
 @pytest.fixture

@@ -166,12 +166,12 @@ def test_a_failed_flush_leaves_the_old_file_and_no_temp_file(path, monkeypatch):
 
 
 def test_the_cli_reports_a_failed_write_in_one_line(path, monkeypatch):
-    from click.testing import CliRunner
+    from clitools import runner
 
     from llmring.cli import cli
 
     monkeypatch.setattr(os, "replace", lambda src, dst: (_ for _ in ()).throw(Boom("disk gone")))
-    result = CliRunner().invoke(cli, ["bind", "new", "openai:gpt-4o"])
+    result = runner().invoke(cli, ["bind", "new", "openai:gpt-4o"])
     assert result.exit_code == 1
     assert result.stderr == "Error: disk gone\n"
     assert path.read_text() == START and leftovers(path) == []

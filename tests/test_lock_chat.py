@@ -11,7 +11,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from clitools import runner
 
 from llmring import advisor as adv
 from llmring import lockfile as lf_mod
@@ -67,7 +67,7 @@ def run_cli(*args, stdin="", env=None):
 
 
 def invoke(*args, stdin=""):
-    return CliRunner().invoke(cli, list(args), input=stdin)
+    return runner().invoke(cli, list(args), input=stdin)
 
 
 def existing_lockfile(path):

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from click.testing import CliRunner
+from clitools import runner
 from httpfake import Reply
 
 from llmring import Ring, registry
@@ -11,7 +11,7 @@ from llmring.cli import cli
 
 
 def run(*args, env=None):
-    result = CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+    result = runner().invoke(cli, list(args), env=env, catch_exceptions=False)
     return result
 
 
