@@ -12,30 +12,31 @@ from . import lockfile as lf_mod
 from .exceptions import LockfileError
 from .lockfile import Binding, Lockfile
 
-# Task -> (description, requires, candidates per provider in order of preference). Candidates
-# are checked against the registry at init time: inactive or deprecated ones are passed over.
+# Task -> (description, requires, candidates per provider, newest first). Candidates are checked
+# against the registry at init time: unknown, inactive or deprecated ones are passed over.
 ROLES = {
     "assistant": ("General conversation and questions.", [], {
-        "anthropic": ["claude-sonnet-4-5-20250929", "claude-opus-4-5-20251101"],
-        "openai": ["gpt-4.1", "gpt-5"],
+        "anthropic": ["claude-sonnet-5", "claude-sonnet-4-6", "claude-sonnet-4-5-20250929"],
+        "openai": ["gpt-5.6-terra", "gpt-5.4", "gpt-4.1"],
         "google": ["gemini-2.5-pro", "gemini-2.5-flash"],
     }),
     "summarizer": ("Short summaries of long text; cheap and quick.", [], {
-        "anthropic": ["claude-haiku-4-5-20251001", "claude-sonnet-4-5-20250929"],
-        "openai": ["gpt-4.1-mini", "gpt-4o-mini"],
-        "google": ["gemini-2.5-flash", "gemini-2.5-flash-lite"],
+        "anthropic": ["claude-haiku-4-5-20251001", "claude-sonnet-5"],
+        "openai": ["gpt-5.6-luna", "gpt-5.4-mini", "gpt-4.1-mini"],
+        "google": ["gemini-2.5-flash-lite", "gemini-2.5-flash"],
     }),
     "extractor": ("Structured data out of text (JSON schema output).", ["json_schema"], {
-        "openai": ["gpt-4.1-mini", "gpt-4o-mini"],
+        "openai": ["gpt-5.6-luna", "gpt-4.1-mini"],
         "google": ["gemini-2.5-flash", "gemini-2.5-flash-lite"],
-        "anthropic": ["claude-haiku-4-5-20251001", "claude-sonnet-4-5-20250929"],
+        "anthropic": ["claude-haiku-4-5-20251001", "claude-sonnet-5"],
     }),
     "code-reviewer": ("Careful reading of code; the strongest models.", [], {
-        "anthropic": ["claude-opus-4-5-20251101", "claude-sonnet-4-5-20250929"],
-        "openai": ["gpt-5", "gpt-4.1"],
-        "google": ["gemini-2.5-pro", "gemini-2.5-flash"],
+        "anthropic": ["claude-opus-5", "claude-opus-4-5-20251101"],
+        "openai": ["gpt-5.6-sol", "gpt-5"],
+        "google": ["gemini-2.5-pro"],
     }),
 }
+# Google's newer generations are still previews in the registry; defaults stay on the stable ones.
 KEYS = {"openai": ("OPENAI_API_KEY",), "anthropic": ("ANTHROPIC_API_KEY",),
         "google": ("GEMINI_API_KEY", "GOOGLE_API_KEY")}
 

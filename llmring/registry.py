@@ -103,10 +103,12 @@ class Registry:
         return self._index.get((provider, name)) or self._index.get((provider, name.lower()))
 
     def for_provider(self, provider: Optional[str] = None, include_inactive: bool = True) -> list:
-        """Models, active ones first, newest first within each group."""
+        """Models, active ones first, newest generation first within each group (many rows
+        have no release date, so the generation a name states leads)."""
         rows = [m for m in self.models if (provider is None or m.provider == provider)
                 and (include_inactive or m.active)]
-        return sorted(rows, key=lambda m: (not m.active, m.provider, -_day(m.release_date), m.name))
+        return sorted(rows, key=lambda m: (not m.active, m.provider, -_version(m.name), -_day(m.release_date),
+                                           m.name))
 
     def closest(self, ref: str, n: int = 3) -> list:
         import difflib
@@ -121,6 +123,15 @@ class Registry:
 
     def to_json(self) -> dict:
         return {"version": self.version, "models": [_converter().unstructure(m) for m in self.models]}
+
+
+def _version(name: str) -> float:
+    """The generation a name states (gpt-5.6 -> 5.6, claude-opus-4-5 -> 4.5, gemini-2.5 -> 2.5),
+    to list undated models newest first; 0 when it states none."""
+    import re
+
+    m = re.search(r"(?<![\d.])(\d{1,2})(?:[.-](\d)(?!\d))?", name)
+    return float(f"{m.group(1)}.{m.group(2) or 0}") if m else 0.0
 
 
 def _day(value: Optional[str]) -> int:
@@ -347,6 +358,8 @@ def _count(row: dict, key: str) -> Optional[int]:
 
 
 def _mode(name: str) -> str:
+    if name in ("babbage-002", "davinci-002") or name.endswith("-instruct"):
+        return "completion"  # the legacy completions endpoint, not chat
     for marker, mode in (("embedding", "embedding"), ("-tts", "tts"), ("realtime", "realtime"), ("live", "realtime"),
                          ("audio", "audio"), ("image", "image")):
         if marker in name:
