@@ -13,6 +13,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, Optional
 
 import attrs
@@ -20,6 +21,7 @@ import requests
 
 from .cancel import track
 from .exceptions import (
+    LLMRingError,
     ProviderConnectionError,
     ProviderError,
     ProviderNotConfiguredError,
@@ -159,6 +161,18 @@ class Provider:
         if not isinstance(value, dict):
             raise self.error("server", f"sent a stream event that is not a JSON object: {data[:120]!r}")
         return value
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Parse answers inside this: a body of a shape the parser did not expect (a server
+        bug, a proxy's page) becomes an "invalid_output" ProviderError, not a KeyError."""
+        try:
+            yield
+        except LLMRingError:
+            raise
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError) as e:
+            raise self.error("invalid_output", f"answered in a shape llmring cannot read "
+                                               f"({type(e).__name__}: {e})") from None
 
     def transport_error(self, exc: BaseException) -> ProviderError:
         """A ProviderError for a network failure; the message never includes headers or keys."""

@@ -58,12 +58,14 @@ class AnthropicProvider(Provider):
             raise self.error("server", "answered with a body that is not a JSON object")
         if data.get("type") == "error":
             raise self.error_from_object(None, data.get("error"))
-        return self._parse(model, data, json_tool_name(request.response_format))
+        with self.reading():
+            return self._parse(model, data, json_tool_name(request.response_format))
 
     def stream(self, model: str, request: LLMRequest, timeout: Timeout) -> Iterator[StreamChunk]:
         body = {**self._body(model, request), "stream": True}
         response = self.post(self._url("messages"), body, self._headers(), timeout, stream=True)
-        yield from relay(response, _StreamReader(self, json_tool_name(request.response_format)).read(response))
+        with self.reading():
+            yield from relay(response, _StreamReader(self, json_tool_name(request.response_format)).read(response))
 
     def list_models(self, timeout: Timeout) -> list:
         response = self.request("GET", self._url("models"), headers=self._headers(), timeout=timeout,

@@ -73,18 +73,20 @@ class GoogleProvider(Provider):
         name = _model_name(model)
         response = self.post(self._url(name, "generateContent"), self._body(request), self._headers(), timeout)
         data = self._json_object(response_json(response))
-        text, calls, raw = self._read_candidate(data)  # raises if the prompt was blocked
-        if not data.get("candidates"):
-            raise self.error("server", "answered without any candidate.", model=name)
-        return LLMResponse(content=text, model=name, usage=_usage(data.get("usageMetadata")),
-                           finish_reason=_finish_reason(raw, calls), raw_finish_reason=raw,
-                           tool_calls=calls or None)
+        with self.reading():
+            text, calls, raw = self._read_candidate(data)  # raises if the prompt was blocked
+            if not data.get("candidates"):
+                raise self.error("server", "answered without any candidate.", model=name)
+            return LLMResponse(content=text, model=name, usage=_usage(data.get("usageMetadata")),
+                               finish_reason=_finish_reason(raw, calls), raw_finish_reason=raw,
+                               tool_calls=calls or None)
 
     def stream(self, model: str, request: LLMRequest, timeout: Timeout) -> Iterator[StreamChunk]:
         name = _model_name(model)
         url = self._url(name, "streamGenerateContent") + "?alt=sse"
         response = self.post(url, self._body(request), self._headers(), timeout, stream=True)
-        yield from relay(response, self._read_stream(response, name))
+        with self.reading():
+            yield from relay(response, self._read_stream(response, name))
 
     def _read_stream(self, response: requests.Response, name: str) -> Iterator[StreamChunk]:
         calls: list = []

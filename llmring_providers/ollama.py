@@ -57,18 +57,20 @@ class OllamaProvider(Provider):
     def chat(self, model: str, request: LLMRequest, timeout: Timeout) -> LLMResponse:
         response = self.post(f"{self.base_url}/api/chat", self._body(model, request, stream=False), {}, timeout)
         data = self._json_object(response_json(response))
-        message = data.get("message") or {}
-        calls = _tool_calls(message.get("tool_calls"))
-        raw = data.get("done_reason")
-        # `content` keeps any literal <think> tags; message.thinking is reasoning, not the answer.
-        return LLMResponse(content=message.get("content") or "", model=model, usage=_usage(data),
-                           finish_reason=_finish_reason(raw, calls), raw_finish_reason=raw,
-                           tool_calls=calls or None)
+        with self.reading():
+            message = data.get("message") or {}
+            calls = _tool_calls(message.get("tool_calls"))
+            raw = data.get("done_reason")
+            # `content` keeps any literal <think> tags; message.thinking is reasoning, not the answer.
+            return LLMResponse(content=message.get("content") or "", model=model, usage=_usage(data),
+                               finish_reason=_finish_reason(raw, calls), raw_finish_reason=raw,
+                               tool_calls=calls or None)
 
     def stream(self, model: str, request: LLMRequest, timeout: Timeout) -> Iterator[StreamChunk]:
         body = self._body(model, request, stream=True)
         response = self.post(f"{self.base_url}/api/chat", body, {}, timeout, stream=True)
-        yield from relay(response, self._read_stream(response, model))
+        with self.reading():
+            yield from relay(response, self._read_stream(response, model))
 
     def _read_stream(self, response: requests.Response, model: str) -> Iterator[StreamChunk]:
         calls: list = []

@@ -64,11 +64,13 @@ class OpenAIProvider(Provider):
             raise self.error("server", "answered with a body that is not a JSON object")
         if data.get("error"):  # some compatible servers report errors with status 200
             raise self.error_from_object(None, data["error"])
-        return self._parse(model, data)
+        with self.reading():
+            return self._parse(model, data)
 
     def stream(self, model: str, request: LLMRequest, timeout: Timeout) -> Iterator[StreamChunk]:
         response = self._open_stream(model, request, timeout)
-        yield from relay(response, self._read_stream(response))
+        with self.reading():
+            yield from relay(response, self._read_stream(response))
 
     def list_models(self, timeout: Timeout) -> list:
         response = self.request("GET", self._url("models"), headers=self._headers(), timeout=timeout)

@@ -99,7 +99,8 @@ def test_the_wheel_declares_only_the_chosen_dependencies(dists):
 
 def test_the_sdist_carries_docs_and_tests(dists, sdist_names):
     for name in ("README.md", "CHANGELOG.md", "setup.cfg", "pyproject.toml", "MANIFEST.in",
-                 "llmring/data/llmring.lock", "llmring/data/registry.json", "llmring/py.typed", "tests/conftest.py", "tests/httpfake.py",
+                 "llmring/data/llmring.lock", "llmring/data/registry.json",
+                 "llmring/py.typed", "tests/conftest.py", "tests/httpfake.py",
                  "tests/test_lockfile.py", "tests/test_packaging.py"):
         assert name in sdist_names, name
     docs = {p.relative_to(dists["source"]).as_posix() for p in (dists["source"] / "docs").rglob("*.md")}
