@@ -500,7 +500,11 @@ def locked(path: Path) -> Iterator[None]:
 
     digest = hashlib.sha1(os.fspath(path.resolve()).encode()).hexdigest()[:20]
     lock_path = Path(tempfile.gettempdir()) / f"llmring-{digest}.lck"
-    with open(lock_path, "a+b") as f:
+    try:
+        f = open(lock_path, "a+b")
+    except PermissionError:  # another user's lock file for the same path: lock among our own runs
+        f = open(lock_path.with_name(f"llmring-{digest}-{os.getuid() if hasattr(os, 'getuid') else 0}.lck"), "a+b")
+    with f:
         if os.name == "nt":  # pragma: no cover
             import msvcrt
 
