@@ -500,11 +500,10 @@ def locked(path: Path) -> Iterator[None]:
 
     digest = hashlib.sha1(os.fspath(path.resolve()).encode()).hexdigest()[:20]
     lock_path = Path(tempfile.gettempdir()) / f"llmring-{digest}.lck"
-    try:
-        f = open(lock_path, "a+b")
-    except PermissionError:  # another user's lock file for the same path: lock among our own runs
-        f = open(lock_path.with_name(f"llmring-{digest}-{os.getuid() if hasattr(os, 'getuid') else 0}.lck"), "a+b")
-    with f:
+    if lock_path.exists() and not os.access(lock_path, os.W_OK):
+        # Another user's lock file for the same path: lock among this user's runs instead.
+        lock_path = lock_path.with_name(f"llmring-{digest}-{getattr(os, 'getuid', lambda: 0)()}.lck")
+    with open(lock_path, "a+b") as f:
         if os.name == "nt":  # pragma: no cover
             import msvcrt
 
