@@ -372,7 +372,7 @@ class Ring:
             ref, provider, model, timeout = step
             try:
                 response = provider.chat(model, request, timeout)
-                _check_output(response, request, provider)
+                response.parsed = _structured(response.content, response.tool_calls, request, provider)
             except ProviderError as e:
                 step = _send(tries, e)
                 continue
@@ -407,7 +407,7 @@ class Ring:
                 step = _send(tries, _unexpected(provider, e))
                 continue
             _send(tries, None)
-            yield from _relay(first, chunks, ref, res, attempts, self._cost)
+            yield from _relay(first, chunks, ref, res, attempts, self._cost, request, provider)
             return
         raise all_failed(res.target, attempts)
 
@@ -636,31 +636,34 @@ def _one_line(error: Exception) -> str:
     return " ".join(str(error).split())[:500]
 
 
-def _check_output(response: LLMResponse, request: LLMRequest, provider: Any) -> None:
-    """Parse (and check) structured output; a reply that is not what was asked is a failure."""
+def _structured(text: str, tool_calls: Any, request: LLMRequest, provider: Any) -> Any:
+    """The parsed answer when structured output was asked for (None otherwise); an answer
+    that does not parse or match the schema is a failure of the model ("invalid_output")."""
     fmt = request.response_format
-    if not fmt or fmt.get("type") not in ("json_object", "json_schema") or response.tool_calls:
-        return
+    if not fmt or fmt.get("type") not in ("json_object", "json_schema") or tool_calls:
+        return None
     from .schema import parse_structured
 
     try:
-        response.parsed = parse_structured(response.content, fmt)
+        return parse_structured(text, fmt)
     except ValueError as e:
         raise provider.error("invalid_output", str(e)) from None
 
 
 def _relay(first: StreamChunk, chunks: Iterator, ref: str, res: Resolution, attempts: list,
-           price: Any) -> Iterator:
-    """Pass a stream's chunks on; label the final one; a failure after the first chunk
-    cannot fail over, so it raises with the text received so far."""
+           price: Any, request: LLMRequest, provider: Any) -> Iterator:
+    """Pass a stream's chunks on; label the final one (and parse structured output there); a
+    failure after the first chunk cannot fail over, so it raises with the text received so far."""
     received: list = []
     chunk = first
     try:
         while True:
+            received.append(chunk.delta)
             if chunk.finish_reason is not None or chunk.usage is not None:
                 chunk.model, chunk.alias, chunk.attempts = ref, res.alias, attempts
                 chunk.cost = price(ref, chunk.usage)[0]
-            received.append(chunk.delta)
+            if chunk.finish_reason is not None:
+                chunk.parsed = _structured("".join(received), chunk.tool_calls, request, provider)
             yield chunk
             try:
                 chunk = next(chunks)

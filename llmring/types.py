@@ -182,7 +182,7 @@ class ToolCallDelta:
 @attrs.define
 class StreamChunk:
     """A piece of a streamed answer. The last chunk has `finish_reason`, `usage`, the
-    complete `tool_calls` and the model that answered."""
+    complete `tool_calls`, the model that answered, and `parsed` structured output."""
 
     delta: str = ""
     tool_call_deltas: Optional[list] = None
@@ -194,6 +194,7 @@ class StreamChunk:
     cost: Optional[float] = None
     attempts: Optional[list] = None
     raw_finish_reason: Optional[str] = None
+    parsed: Any = None  # on the final chunk, when structured output was asked for
 
     @property
     def content(self) -> str:

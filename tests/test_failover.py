@@ -438,3 +438,24 @@ def test_each_failed_attempt_is_logged_without_the_key(tmp_path, openai_env, cap
     records = [r for r in caplog.records if r.name == "llmring"]
     assert len(records) == 1 and "openai:gpt-4o-mini: auth 401" in records[0].getMessage()
     assert KEY not in caplog.text
+
+
+def test_a_streamed_structured_answer_is_parsed_on_the_final_chunk(tmp_path):
+    from llmring_providers import mock
+
+    schema = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
+    fmt = {"type": "json_schema", "json_schema": {"name": "person", "schema": schema}}
+    with Ring(lockfile(tmp_path, {"a": ["mock:echo"]})) as ring:
+        chunks = list(ring.stream("a", "make a person", response_format=fmt))
+    assert isinstance(chunks[-1].parsed, dict) and isinstance(chunks[-1].parsed["name"], str)
+    assert all(c.parsed is None for c in chunks[:-1])
+    mock.script("badjson", ['{"nom": "x"}'])
+    try:
+        got = []
+        with Ring(lockfile(tmp_path, {"b": ["mock:badjson"]})) as ring, \
+                pytest.raises(StreamInterruptedError) as info:
+            for c in ring.stream("b", "make a person", response_format=fmt):
+                got.append(c.delta)
+    finally:
+        mock.clear_scripts()
+    assert info.value.kind == "invalid_output" and info.value.partial == '{"nom": "x"}' == "".join(got)
