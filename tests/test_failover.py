@@ -459,3 +459,22 @@ def test_a_streamed_structured_answer_is_parsed_on_the_final_chunk(tmp_path):
     finally:
         mock.clear_scripts()
     assert info.value.kind == "invalid_output" and info.value.partial == '{"nom": "x"}' == "".join(got)
+
+
+def test_cancelling_an_async_chat_leaves_the_ring_usable(tmp_path, openai_env):
+    server = openai_env
+    server.add("POST", "/v1/chat/completions", Reply(delay=0.5, json=openai_ok("late").json), openai_ok("next"))
+    path = lockfile(tmp_path, {"a": ["openai:gpt-4o-mini"]})
+
+    async def main():
+        async with LLMRing(lockfile_path=path) as service:
+            task = asyncio.ensure_future(service.chat("a", "slow"))
+            await asyncio.sleep(0.1)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await asyncio.sleep(0.6)  # the abandoned call finishes in its thread meanwhile
+            return await service.chat("a", "again")
+
+    assert asyncio.run(main()).content == "next"
+    assert len(server.requests) == 2
