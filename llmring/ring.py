@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -266,7 +266,7 @@ class Ring:
         return self._walk_chat(request, res)
 
     def stream(self, target: Union[str, LLMRequest], messages: Any = None, *,
-               profile: Optional[str] = None, **params: Any) -> Iterator[StreamChunk]:
+               profile: Optional[str] = None, **params: Any) -> Stream:
         """Like chat, yielding StreamChunks; fails over only before the first chunk."""
         request, res = self._prepare(target, messages, profile, params)
         return Stream(self._walk_stream(request, res))
@@ -386,7 +386,7 @@ class Ring:
             return response
         raise all_failed(res.target, attempts)
 
-    def _walk_stream(self, request: LLMRequest, res: Resolution) -> Iterator[StreamChunk]:
+    def _walk_stream(self, request: LLMRequest, res: Resolution) -> Generator[StreamChunk, None, None]:
         attempts: list = []
         tries = self._tries(request, res, attempts)
         step = next(tries, None)
@@ -527,7 +527,7 @@ class Stream:
     """The iterator Ring.stream returns. `close()` ends it; `abort()` may be called from
     another thread and shuts its HTTP response down at once."""
 
-    def __init__(self, chunks: Iterator[StreamChunk]) -> None:
+    def __init__(self, chunks: Generator[StreamChunk, None, None]) -> None:
         self._chunks = chunks
         self._responses: list = []
         self._started = False
@@ -596,7 +596,7 @@ def _with_defaults(request: LLMRequest, params: dict) -> LLMRequest:
 
 def _needs(request: LLMRequest) -> list:
     """(what, capabilities any one of which will do) for each capability the request needs."""
-    needs = []
+    needs: list = []
     if request.tools and request.tool_choice != "none":
         needs.append(("tools", ("tools",)))
     kind = (request.response_format or {}).get("type")
@@ -650,7 +650,7 @@ def _structured(text: str, tool_calls: Any, request: LLMRequest, provider: Any) 
         raise provider.error("invalid_output", str(e)) from None
 
 
-def _relay(first: StreamChunk, chunks: Iterator, ref: str, res: Resolution, attempts: list,
+def _relay(first: StreamChunk, chunks: Generator, ref: str, res: Resolution, attempts: list,
            price: Any, request: LLMRequest, provider: Any) -> Iterator:
     """Pass a stream's chunks on; label the final one (and parse structured output there); a
     failure after the first chunk cannot fail over, so it raises with the text received so far."""

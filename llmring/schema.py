@@ -23,7 +23,7 @@ def parse_structured(content: str, response_format: dict) -> Any:
         text = text[4:] if text.lower().startswith("json") else text
     try:
         value = json.loads(text)
-    except ValueError as e:
+    except json.JSONDecodeError as e:
         raise ValueError(f"the answer is not valid JSON ({e.msg} at character {e.pos})") from None
     schema = schema_of(response_format)
     if schema is not None:
