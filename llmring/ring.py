@@ -296,6 +296,7 @@ class Ring:
             from .provider import function_specs
 
             function_specs(request.tools)  # a malformed tool is the caller's error: say so before any call
+        _check_response_format(request.response_format)
         res = self.resolve(request.model, profile)
         if res.binding is not None and res.binding.params:
             request = _with_defaults(request, res.binding.params)
@@ -634,6 +635,18 @@ def _log() -> Any:
 
 def _one_line(error: Exception) -> str:
     return " ".join(str(error).split())[:500]
+
+
+def _check_response_format(fmt: Any) -> None:
+    if fmt is None:
+        return
+    kind = fmt.get("type") if isinstance(fmt, dict) else None
+    if kind not in ("text", "json_object", "json_schema"):
+        raise ConfigurationError(f"response_format type must be text, json_object or json_schema, not {kind!r}; "
+                                 'e.g. {"type": "json_schema", "json_schema": {"name": ..., "schema": {...}}}.')
+    if kind == "json_schema" and not isinstance((fmt.get("json_schema") or {}).get("schema"), dict):
+        raise ConfigurationError('A json_schema response_format needs {"json_schema": {"name": ..., '
+                                 '"schema": {...}}}; the schema is missing.')
 
 
 def _structured(text: str, tool_calls: Any, request: LLMRequest, provider: Any) -> Any:

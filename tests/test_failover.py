@@ -478,3 +478,15 @@ def test_cancelling_an_async_chat_leaves_the_ring_usable(tmp_path, openai_env):
 
     assert asyncio.run(main()).content == "next"
     assert len(server.requests) == 2
+
+
+@pytest.mark.parametrize("fmt, fragment", [
+    ({"type": "xml"}, "must be text, json_object or json_schema"),
+    ("json", "must be text, json_object or json_schema"),
+    ({"type": "json_schema", "json_schema": {"name": "x"}}, "the schema is missing"),
+])
+def test_a_malformed_response_format_is_refused_before_any_call(tmp_path, fmt, fragment):
+    from llmring.exceptions import ConfigurationError
+
+    with Ring(lockfile(tmp_path, {"a": ["mock:echo"]})) as ring, pytest.raises(ConfigurationError, match=fragment):
+        ring.chat("a", "x", response_format=fmt)
