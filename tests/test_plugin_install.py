@@ -1,6 +1,6 @@
 """Third-party plugins installed by pip: found through the `llmring` entry-point group, with a
-broken one reported without breaking the others. Runs in a subprocess so that the freshly
-installed distributions are seen by a fresh interpreter, as a user's would be."""
+broken one reported without breaking the others. The plugins are pip-installed into a fresh
+virtualenv, and each check runs in that venv's interpreter, as a user's would."""
 
 import importlib.metadata
 import json
@@ -15,13 +15,14 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = Path(__file__).resolve().parent / "plugin_pkg"
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    """A directory holding llmring-hello and llmring-broken, installed by pip."""
+    """A fresh virtualenv with llmring-hello and llmring-broken pip-installed into it. It sees
+    this test environment's packages (llmring and its dependencies) through a .pth file, as a
+    user's venv sees what was installed before the plugin; returns the venv's python."""
     for needed in ("llmring", "setuptools", "wheel"):
         try:
             importlib.metadata.distribution(needed)
@@ -29,7 +30,14 @@ def site(tmp_path_factory):
             pytest.fail(f"{needed} is not installed in {sys.prefix}: pip install -e '.[test]' first "
                         "(llmring's own entry points come from its installed metadata).")
     work = tmp_path_factory.mktemp("plugins")
-    target = work / "site"
+    venv = work / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    parents = [p for p in sys.path if p.endswith("site-packages")]
+    Path(purelib, "_test_environment.pth").write_text(
+        "".join(f"import site; site.addsitedir({p!r})\n" for p in parents))
     sources = []
     for name in ("llmring-hello", "llmring-broken"):
         # Build from a copy: setuptools leaves build/ and *.egg-info beside the sources.
@@ -37,20 +45,18 @@ def site(tmp_path_factory):
                                  ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
         sources.append(str(source))
     done = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
-         "--disable-pip-version-check", "--quiet", "--target", str(target), *sources],
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-build-isolation",
+         "--no-index", "--disable-pip-version-check", "--quiet", *sources],
         capture_output=True, text=True, timeout=300, cwd=work)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert (target / "llmring_hello.py").exists() and (target / "llmring_broken.py").exists()
-    return target
+    assert (Path(purelib) / "llmring_hello.py").exists() and (Path(purelib) / "llmring_broken.py").exists()
+    return python
 
 
-def run(site, code, tmp_path):
-    """Run `code` in a fresh interpreter that sees the installed plugins; return its JSON output."""
+def run(python, code, tmp_path):
+    """Run `code` with the plugins' venv, in a fresh interpreter; return its JSON output."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LLMRING_", "PYTHON"))}
-    # This checkout's llmring comes after the plugins; its entry points come from its metadata.
-    env["PYTHONPATH"] = os.pathsep.join([str(site), str(ROOT)])
-    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+    done = subprocess.run([str(python), "-c", textwrap.dedent(code)], capture_output=True, text=True,
                           timeout=120, cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
