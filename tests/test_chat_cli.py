@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -24,21 +25,28 @@ def chunk(text, finish=None):
             "choices": [{"index": 0, "delta": {"content": text} if text else {}, "finish_reason": finish}]}
 
 
-@pytest.mark.slow
-def test_chat_prints_the_answer_as_it_arrives(tmp_path, server):
-    frames = sse(chunk("first "), chunk("second"), chunk(None, "stop"), "[DONE]")
-    server.add("POST", "/v1/chat/completions", Reply(chunks=frames, chunk_delay=1.0))
+@contextmanager
+def chatting(tmp_path, server, frames, delay):
+    """`llmring chat "Hi"` as a subprocess, against an OpenAI server streaming `frames`."""
+    server.add("POST", "/v1/chat/completions", Reply(chunks=frames, chunk_delay=delay))
     write_lock(tmp_path, ["openai:gpt-4o-mini"])
     env = {**os.environ, "OPENAI_BASE_URL": server.url + "/v1", "OPENAI_API_KEY": "sk-test"}
     proc = subprocess.Popen([str(LLMRING), "chat", "Hi"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env=env, cwd=tmp_path)
     try:
-        first = proc.stdout.read(6)  # arrives while the server is still pausing between chunks
-        done_before = proc.poll()
-        out, err = proc.communicate(timeout=30)
+        yield proc
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+@pytest.mark.slow
+def test_chat_prints_the_answer_as_it_arrives(tmp_path, server):
+    frames = sse(chunk("first "), chunk("second"), chunk(None, "stop"), "[DONE]")
+    with chatting(tmp_path, server, frames, delay=1.0) as proc:
+        first = proc.stdout.read(6)  # arrives while the server is still pausing between chunks
+        done_before = proc.poll()
+        out, err = proc.communicate(timeout=30)
     assert first == b"first " and done_before is None
     assert (first + out).decode() == "first second\n"  # one clean newline at the end
     assert proc.returncode == 0 and b"Traceback" not in err
@@ -47,18 +55,10 @@ def test_chat_prints_the_answer_as_it_arrives(tmp_path, server):
 @pytest.mark.slow
 def test_ctrl_c_during_an_answer_exits_130_without_a_traceback(tmp_path, server):
     frames = sse(*[chunk("tick ") for _ in range(30)], chunk(None, "stop"), "[DONE]")
-    server.add("POST", "/v1/chat/completions", Reply(chunks=frames, chunk_delay=0.5))
-    write_lock(tmp_path, ["openai:gpt-4o-mini"])
-    env = {**os.environ, "OPENAI_BASE_URL": server.url + "/v1", "OPENAI_API_KEY": "sk-test"}
-    proc = subprocess.Popen([str(LLMRING), "chat", "Hi"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=env, cwd=tmp_path)
-    try:
+    with chatting(tmp_path, server, frames, delay=0.5) as proc:
         assert proc.stdout.read(5) == b"tick "
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert proc.returncode == 130
     assert b"Traceback" not in err
 
