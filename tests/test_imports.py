@@ -51,3 +51,12 @@ def test_the_aliases_command_loads_no_network_stack_or_plugins(tmp_path):
             "from llmring.cli import cli\ntry:\n    cli.main(standalone_mode=False)\nexcept SystemExit:\n    pass")
     modules = loaded_after(code)
     assert [m for m in heavy_in(modules) if not m.startswith("click")] == []
+
+
+def test_a_first_chat_does_not_load_cattrs(tmp_path):
+    lock = tmp_path / "llmring.lock"
+    lock.write_text('version = "1.0"\n\n[profiles.default]\n\n[[profiles.default.bindings]]\n'
+                    'alias = "a"\nmodels = ["mock:echo"]\n')
+    modules = loaded_after(f"from llmring import Ring\nr = Ring({str(lock)!r}).chat('a', 'hi')\n"
+                           "assert r.content == 'hi' and r.cost is None")
+    assert "cattrs" not in modules

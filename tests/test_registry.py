@@ -169,3 +169,8 @@ def test_a_binding_requires_list_skips_pool_models_lacking_it(tmp_path, server, 
         r = ring.chat("a", "plain text, no tools asked")
     assert server.requests == []
     assert r.attempts[0].skipped and "tools" in r.attempts[0].message and r.model == "mock:echo"
+
+
+def test_the_bundled_snapshot_passes_the_strict_parser_it_skips_at_run_time():
+    strict = registry.parse(registry.BUNDLED.read_bytes(), source="bundled")
+    assert strict == registry._bundled()
