@@ -65,10 +65,7 @@ def check(lf: Lockfile, env: Optional[Mapping] = None) -> list:
                 problems[prefix] = ("error", f"{kind} is not installed (installed: "
                                     f"{', '.join(sorted(plugins.providers))}); pip install its plugin")
             else:
-                settings = ProviderSettings(prefix, env=environ) if endpoint is None else ProviderSettings(
-                    prefix, base_url=endpoint.base_url, api_key_env=endpoint.api_key_env,
-                    options=dict(endpoint.options), env=environ)
-                problem = info.factory(settings).configuration_problem()
+                problem = info.factory(ProviderSettings.of(prefix, endpoint, env=environ)).configuration_problem()
                 problems[prefix] = ("warning", problem) if problem else None
         return problems[prefix]
 

@@ -45,6 +45,13 @@ class ProviderSettings:
     options: dict = attrs.field(factory=dict)
     env: Mapping = attrs.field(factory=lambda: os.environ, repr=False)
 
+    @classmethod
+    def of(cls, name: str, endpoint: Any = None, **kw: Any) -> ProviderSettings:
+        """Settings for prefix `name`, taken from its `[providers.NAME]` endpoint when it has one."""
+        if endpoint is not None:
+            kw.update(base_url=endpoint.base_url, api_key_env=endpoint.api_key_env, options=dict(endpoint.options))
+        return cls(name, **kw)
+
 
 class Provider:
     """Subclass this, set the class attributes, implement `chat` and `stream`."""

@@ -492,12 +492,9 @@ class Ring:
                 except ProviderNotFoundError as e:
                     raise ProviderNotFoundError(f"[providers.{prefix}] in {self._located.path} has type "
                                                 f"{endpoint.type!r}, which no installed provider offers. {e}") from None
-                settings = ProviderSettings(prefix, self.session, endpoint.base_url, endpoint.api_key_env,
-                                            dict(endpoint.options))
             else:
                 info = registry.get(prefix)
-                settings = ProviderSettings(prefix, self.session)
-            made = info.factory(settings)
+            made = info.factory(ProviderSettings.of(prefix, endpoint, session=self.session))
             self._providers[prefix] = made
             return made
 

@@ -21,7 +21,7 @@ def providers(file: Optional[str], as_json: bool) -> None:
     registry.load()
     rows = []
     for prefix, info in sorted(registry.providers.items()):
-        problem = info.factory(ProviderSettings(prefix)).configuration_problem()
+        problem = info.factory(ProviderSettings.of(prefix)).configuration_problem()
         rows.append({"prefix": prefix, "package": info.package, "ready": problem is None, "problem": problem})
     located = locate(file)
     if located.source != "bundled":
@@ -29,8 +29,7 @@ def providers(file: Optional[str], as_json: bool) -> None:
             info = registry.providers.get(e.type)
             problem = None if info else f"type {e.type!r} is not an installed provider"
             if info:
-                problem = info.factory(ProviderSettings(name, base_url=e.base_url, api_key_env=e.api_key_env,
-                                                        options=dict(e.options))).configuration_problem()
+                problem = info.factory(ProviderSettings.of(name, e)).configuration_problem()
             rows.append({"prefix": name, "package": f"{located.path.name} ({e.type} endpoint {e.base_url})",
                          "ready": problem is None, "problem": problem})
     broken = [{"name": b.name, "package": b.package, "error": b.error} for b in registry.broken]
