@@ -14,7 +14,7 @@ import json
 import os
 import sys
 import threading
-import warnings
+import time
 from datetime import date
 from pathlib import Path
 from typing import Any, Optional
@@ -169,7 +169,9 @@ def cache_path() -> Path:
 
 
 def load(refresh: bool = False) -> Registry:
-    """The registry: the user cache when valid, else the bundled snapshot (once per process)."""
+    """The registry: the user cache when valid, else the bundled snapshot (once per process).
+    An unusable cache is one warning on the `llmring.registry` logger (stderr when the
+    application configured no logging), never an exception."""
     global _loaded
     with _lock:
         if _loaded is not None and not refresh:
@@ -177,13 +179,23 @@ def load(refresh: bool = False) -> Registry:
         cached = cache_path()
         if cached.exists():
             try:
-                _loaded = parse(cached.read_bytes(), source=str(cached))
+                _loaded = parse(_read(cached), source=str(cached))
                 return _loaded
             except (OSError, ValueError) as e:
-                warnings.warn(f"The cached registry {cached} is unusable ({e}); using the bundled snapshot. "
-                              "Run `llmring registry update` to fetch a fresh one.", stacklevel=2)
+                import logging  # only on this failure path: start-up does not pay for it
+
+                reason = e.strerror if isinstance(e, OSError) and e.strerror else e
+                logging.getLogger(__name__).warning(
+                    "The cached registry %s is unusable (%s); using the bundled snapshot. "
+                    "Run `llmring registry update` to fetch a fresh one.", cached, reason)
         _loaded = _bundled()
         return _loaded
+
+
+def _read(path: Path) -> bytes:
+    """A file's bytes, reading at most one byte past MAX_BYTES (parse refuses those)."""
+    with open(path, "rb") as f:
+        return f.read(MAX_BYTES + 1)
 
 
 def _bundled() -> Registry:
@@ -201,6 +213,8 @@ def parse(data: bytes, source: str = "") -> Registry:
         doc = json.loads(data)
     except ValueError as e:
         raise ValueError(f"it is not JSON ({e})") from None
+    except RecursionError:
+        raise ValueError("it is JSON nested too deeply to be a registry") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("models"), list) or not doc.get("version"):
         raise ValueError('it needs "version" and a "models" list')
     import cattrs
@@ -289,34 +303,96 @@ def update(url: Optional[str] = None, timeout: float = 30.0) -> Registry:
     return registry
 
 
-def _fetch(url: str, timeout: float) -> bytes:
-    if url.startswith("file://"):
-        from urllib.parse import unquote, urlparse
+MAX_REDIRECTS = 5
 
-        path = Path(unquote(urlparse(url).path))
+
+def _fetch(url: str, timeout: float) -> bytes:
+    """The document at an https:// or local file:// URL, at most MAX_BYTES, within `timeout` s."""
+    from urllib.parse import unquote, urlparse
+
+    if url.startswith("file://"):
+        parts = urlparse(url)
+        if parts.netloc not in ("", "localhost"):
+            raise ConfigurationError(f"The registry URL {url!r} names the host {parts.netloc!r}; a file:// URL "
+                                     "must be a local path (file:///path/to/registry.json).")
+        path = Path(unquote(parts.path))
         try:
-            with open(path, "rb") as f:
-                return f.read(MAX_BYTES + 1)
+            return _read(path)
         except OSError as e:
             raise ConfigurationError(f"Cannot read the registry file {path}: {e.strerror}.") from None
     if not url.startswith("https://"):
         raise ConfigurationError(f"Registry URLs must be https:// (or file:// for a local copy), not {url!r}.")
+    return _download(url, timeout)
+
+
+def _download(url: str, timeout: float) -> bytes:
+    """GET `url` within `timeout` seconds in all, whatever the server does: the request runs in
+    a worker thread the caller stops waiting for (a server dripping its headers one byte at a
+    time never trips a socket timeout). A late worker's bytes are dropped, never written."""
+    outcome: dict = {}
+
+    def work() -> None:
+        try:
+            outcome["data"] = _get(url, timeout, time.monotonic() + timeout)
+        except Exception as e:  # noqa: BLE001 - handed to the caller's thread
+            outcome["error"] = e
+
+    worker = threading.Thread(target=work, name="llmring-registry-fetch", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if "error" in outcome:
+        raise outcome["error"]
+    if "data" not in outcome:
+        raise ConfigurationError(f"The registry at {url} did not arrive within {timeout:g} s; "
+                                 "the bundled snapshot stays in use. Try again later.")
+    return outcome["data"]
+
+
+def _get(url: str, timeout: float, deadline: float) -> bytes:
     import requests
 
     try:
-        with requests.get(url, timeout=(10, timeout), stream=True) as r:
-            if r.status_code != 200:
-                raise ConfigurationError(f"The registry at {url} answered HTTP {r.status_code}; try again later.")
-            data = b""
-            for chunk in r.iter_content(65536):
-                data += chunk
-                if len(data) > MAX_BYTES:
-                    raise ConfigurationError(f"The registry at {url} is larger than {MAX_BYTES // 2**20} MiB; "
-                                             "refusing it.")
-            return data
+        with requests.Session() as session:
+            for _ in range(MAX_REDIRECTS + 1):
+                with session.get(url, timeout=(min(10.0, timeout), timeout), stream=True,
+                                 allow_redirects=False) as r:
+                    if r.is_redirect:
+                        url = redirect_target(url, r.headers["location"])
+                        continue
+                    if r.status_code != 200:
+                        raise ConfigurationError(f"The registry at {url} answered HTTP {r.status_code}; "
+                                                 "try again later.")
+                    return _body(r, url, deadline)
     except requests.RequestException as e:
         raise ConfigurationError(f"Could not fetch the registry from {url} ({type(e).__name__}); "
                                  "the bundled snapshot stays in use.") from None
+    raise ConfigurationError(f"The registry at {url} redirects more than {MAX_REDIRECTS} times; refusing it.")
+
+
+def redirect_target(url: str, location: str) -> str:
+    """Where a redirect from `url` leads; refused unless it stays on https, so a redirect cannot
+    downgrade "https only" to plain http (or to another scheme)."""
+    from urllib.parse import urljoin
+
+    target = urljoin(url, location)
+    if not target.startswith("https://"):
+        raise ConfigurationError(f"The registry at {url} redirects to {target}, which is not https; refusing it.")
+    return target
+
+
+def _body(r: Any, url: str, deadline: float) -> bytes:
+    # read1 (urllib3 2) returns what has arrived, so the deadline is checked between pieces
+    # even when the server sends one byte at a time.
+    read = getattr(r.raw, "read1", None) or r.raw.read
+    data = bytearray()
+    while time.monotonic() < deadline:
+        chunk = read(65536, decode_content=True)
+        if not chunk:
+            return bytes(data)
+        data += chunk
+        if len(data) > MAX_BYTES:
+            raise ConfigurationError(f"The registry at {url} is larger than {MAX_BYTES // 2**20} MiB; refusing it.")
+    raise ConfigurationError(f"The registry at {url} did not arrive in time; the bundled snapshot stays in use.")
 
 
 # -- curation from a registry CSV export ---------------------------------------------------------

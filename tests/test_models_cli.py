@@ -1,6 +1,10 @@
 """`llmring list`, `registry`, the registry-driven `lock init`, and `lock validate` checks."""
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from clitools import runner
@@ -143,8 +147,33 @@ def test_registry_update_and_info(tmp_path):
 
 
 @pytest.mark.parametrize("url, fragment", [("http://example.invalid/r.json", "https"),
-                                           ("file:///nonexistent/registry.json", "Cannot read")])
+                                           ("file:///nonexistent/registry.json", "Cannot read"),
+                                           ("file://evil.example/registry.json", "must be a local path")])
 def test_registry_update_failures_are_one_line(url, fragment):
     result = run("registry", "update", "--url", url)
     assert result.exit_code == 1
     assert result.stderr.count("\n") == 1 and fragment in result.stderr and "Traceback" not in result.output
+
+
+def test_an_unusable_cache_is_one_sentence_for_list_bind_and_chat(tmp_path):
+    """Before: a RecursionError traceback, and `bind` wrote the binding then exited 1."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "registry.json").write_bytes(b"[" * 200_000 + b"]" * 200_000)
+    write_lock(tmp_path, "")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMRING_")}
+    env["LLMRING_CACHE_DIR"] = str(cache)
+    llmring = Path(sys.executable).parent / "llmring"
+    for args, out in ((["list", "--provider", "openai"], "openai:gpt-4o-mini"), (["bind", "x", "mock:echo"], ""),
+                      (["chat", "hello", "--model", "x"], "hello")):
+        done = subprocess.run([str(llmring), *args], capture_output=True, text=True, cwd=tmp_path, env=env,
+                              timeout=60)
+        lines = done.stderr.splitlines()
+        assert done.returncode == 0, done.stderr
+        assert out in done.stdout
+        assert [line for line in lines if "registry" in line][:1] == [
+            f"The cached registry {cache / 'registry.json'} is unusable (it is JSON nested too deeply to be a "
+            "registry); using the bundled snapshot. Run `llmring registry update` to fetch a fresh one."], args
+        assert sum("cached registry" in line for line in lines) == 1
+        assert "Traceback" not in done.stderr and "Warning" not in done.stderr
+    assert Ring(tmp_path / "llmring.lock").resolve_alias("x") == "mock:echo"
