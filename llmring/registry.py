@@ -5,7 +5,8 @@ newer one (https, or file:// for offline use) into the user cache; a cache that 
 missing falls back to the bundled snapshot with a warning.
 
     python -m llmring.registry build registry-facts.csv > llmring/data/registry.json
-re-curates the snapshot from a registry CSV export (see `curate`).
+re-curates the snapshot from a registry CSV export (llmring/curation.py, with the editorial
+data in llmring/data/curation.json).
 """
 
 from __future__ import annotations
@@ -29,20 +30,6 @@ ENV_CACHE = "LLMRING_CACHE_DIR"
 MAX_BYTES = 5 * 1024 * 1024
 CAPABILITIES = ("tools", "vision", "json_mode", "json_schema", "streaming", "caching", "reasoning",
                 "thinking", "temperature")
-
-# Editorial: where the registry marks a model deprecated, the model its users should move to.
-SUCCESSORS = {
-    "anthropic:claude-opus-4-1-20250805": "anthropic:claude-opus-4-5-20251101",
-    "anthropic:claude-opus-4-20250514": "anthropic:claude-opus-4-5-20251101",
-    "anthropic:claude-sonnet-4-20250514": "anthropic:claude-sonnet-4-5-20250929",
-    "anthropic:claude-3-7-sonnet-20250219": "anthropic:claude-sonnet-4-5-20250929",
-    "anthropic:claude-3-5-haiku-20241022": "anthropic:claude-haiku-4-5-20251001",
-    "anthropic:claude-3-haiku-20240307": "anthropic:claude-haiku-4-5-20251001",
-    "google:gemini-2.0-flash": "google:gemini-2.5-flash",
-    "google:gemini-2.0-flash-lite": "google:gemini-2.5-flash-lite",
-    "openai:o1-mini": "openai:o4-mini",
-}
-
 
 @attrs.define
 class ModelInfo:
@@ -395,67 +382,7 @@ def _body(r: Any, url: str, deadline: float) -> bytes:
     raise ConfigurationError(f"The registry at {url} did not arrive in time; the bundled snapshot stays in use.")
 
 
-# -- curation from a registry CSV export ---------------------------------------------------------
-
-def curate(rows: list, version: str) -> dict:
-    """Turn registry CSV rows into a snapshot: drop upper-case duplicates of real names,
-    placeholder rows and rows with impossible values; zero context windows become unknown."""
-    names = {(r["provider"], r["model_name"]) for r in rows}
-    out = []
-    for r in rows:
-        provider, name = r["provider"].strip(), r["model_name"].strip()
-        if name != name.lower() and (provider, name.lower()) in names:
-            continue  # "GPT-4o" beside "gpt-4o": a noisy duplicate
-        if name.endswith("-deprecated"):
-            continue  # placeholders, not model IDs
-        caps = [c for c, col in (("tools", "supports_function_calling"), ("vision", "supports_vision"),
-                                 ("json_mode", "supports_json_mode"), ("json_schema", "supports_json_schema"),
-                                 ("streaming", "supports_streaming"), ("caching", "supports_caching"),
-                                 ("reasoning", "is_reasoning_model"), ("thinking", "supports_thinking"),
-                                 ("temperature", "supports_temperature")) if r.get(col) == "True"]
-        info = ModelInfo(
-            provider=provider, name=name, display_name=r.get("display_name") or name,
-            aliases=[a for a in (r.get("model_aliases") or "").split(";") if a and a != name],
-            input_price=_num(r, "dollars_per_million_tokens_input"),
-            output_price=_num(r, "dollars_per_million_tokens_output"),
-            cache_read_price=_num(r, "dollars_per_million_tokens_cache_read"),
-            cache_write_price=_num(r, "dollars_per_million_tokens_cache_write_5m"),
-            context_window=_count(r, "max_input_tokens"), max_output=_count(r, "max_output_tokens"),
-            capabilities=caps, family=r.get("model_family") or None, mode=_mode(name),
-            release_date=r.get("release_date") or None, deprecation_date=r.get("deprecated_date") or None,
-            active=r.get("is_active", "True") == "True", successor=SUCCESSORS.get(f"{provider}:{name}"))
-        if _impossible(info):
-            continue
-        out.append(info)
-    return Registry(version, out).to_json()
-
-
-def _num(row: dict, key: str) -> Optional[float]:
-    value = (row.get(key) or "").strip()
-    return float(value) if value else None
-
-
-def _count(row: dict, key: str) -> Optional[int]:
-    value = (row.get(key) or "").strip()
-    return int(value) if value and int(value) > 0 else None
-
-
-def _mode(name: str) -> str:
-    if name in ("babbage-002", "davinci-002") or name.endswith("-instruct"):
-        return "completion"  # the legacy completions endpoint, not chat
-    for marker, mode in (("embedding", "embedding"), ("-tts", "tts"), ("realtime", "realtime"), ("live", "realtime"),
-                         ("audio", "audio"), ("image", "image")):
-        if marker in name:
-            return mode
-    return "chat"
-
-
 if __name__ == "__main__":  # python -m llmring.registry build FILE.csv [VERSION]
-    import csv
+    from .curation import main
 
-    if len(sys.argv) < 3 or sys.argv[1] != "build":
-        sys.exit("usage: python -m llmring.registry build FILE.csv [VERSION]")
-    with open(sys.argv[2], newline="") as f:
-        snapshot = curate(list(csv.DictReader(f)), sys.argv[3] if len(sys.argv) > 3 else "2026-08")
-    json.dump(snapshot, sys.stdout, indent=1)
-    sys.stdout.write("\n")
+    main(sys.argv[1:])

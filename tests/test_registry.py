@@ -11,7 +11,7 @@ import pytest
 from faults import FaultServer
 from httpfake import Reply
 
-from llmring import Ring, registry
+from llmring import Ring, curation, registry
 from llmring.exceptions import ConfigurationError
 from llmring.types import Usage
 
@@ -39,7 +39,22 @@ def test_bundled_snapshot_is_curated():
 def test_bundled_snapshot_is_what_curate_makes_of_the_csv():
     with open(SHARED_CSV, newline="") as f:
         rows = list(csv.DictReader(f))
-    assert registry.curate(rows, "2026-08") == json.loads(registry.BUNDLED.read_text())
+    assert curation.curate(rows, "2026-08") == json.loads(registry.BUNDLED.read_text())
+
+
+def test_successors_and_mode_rules_are_curation_data_not_code():
+    row = {"provider": "acme", "model_name": "acme-old", "is_active": "True"}
+    rows = [row, {**row, "model_name": "acme-voice-1"}, {**row, "model_name": "acme-embed-2"}]
+    editorial = {"successors": {"acme:acme-old": "acme:acme-new"},
+                 "modes": [{"mode": "audio", "contains": "voice"}, {"mode": "embedding", "names": ["acme-embed-2"]}]}
+    models = {m["name"]: m for m in curation.curate(rows, "v", editorial)["models"]}
+    assert models["acme-old"]["successor"] == "acme:acme-new" and models["acme-old"]["mode"] == "chat"
+    assert models["acme-voice-1"]["mode"] == "audio" and models["acme-embed-2"]["mode"] == "embedding"
+    bundled = json.loads(curation.CURATION.read_text())
+    assert bundled["successors"]["openai:o1-mini"] == "openai:o4-mini"
+    assert curation.mode("text-embedding-3-small", bundled["modes"]) == "embedding"
+    assert curation.mode("gpt-3.5-turbo-instruct", bundled["modes"]) == "completion"
+    assert curation.mode("gpt-4o", bundled["modes"]) == "chat"
 
 
 def test_lookup_by_floating_alias_and_lifecycle():
