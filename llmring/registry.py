@@ -11,6 +11,7 @@ data in llmring/data/curation.json).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -180,8 +181,14 @@ def load(refresh: bool = False) -> Registry:
 
 
 def _read(path: Path) -> bytes:
-    """A file's bytes, reading at most one byte past MAX_BYTES (parse refuses those)."""
-    with open(path, "rb") as f:
+    """A regular file's bytes, reading at most one byte past MAX_BYTES (parse refuses those).
+    Opened without blocking and checked first: a FIFO or device would never end."""
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
         return f.read(MAX_BYTES + 1)
 
 

@@ -2,6 +2,8 @@
 
 import csv
 import json
+import os
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -205,6 +207,22 @@ def test_an_oversized_cache_is_not_read_whole(caplog):
     path.write_bytes(b" " * (registry.MAX_BYTES + 10))
     assert registry.load(refresh=True).source == "bundled"
     assert "larger than 5 MiB" in caplog.records[0].getMessage()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_or_device_is_refused_not_read_forever(tmp_path, caplog):
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigurationError, match="Cannot read the registry file .*: not a regular file."):
+        registry.update(fifo.as_uri())
+    with pytest.raises(ConfigurationError, match="not a regular file"):
+        registry.update("file:///dev/zero")
+    registry.cache_path().parent.mkdir(parents=True)
+    os.mkfifo(registry.cache_path())
+    done = threading.Thread(target=registry.load, kwargs={"refresh": True}, daemon=True)
+    done.start()
+    done.join(30)  # before: blocked forever opening the FIFO, so every llmring call hung
+    assert not done.is_alive() and "(not a regular file)" in caplog.records[0].getMessage()
 
 
 def test_a_file_url_must_name_a_local_path(tmp_path):
