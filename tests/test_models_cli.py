@@ -69,6 +69,28 @@ def test_list_live_asks_the_provider(server, monkeypatch):
     assert server.last().headers["authorization"] == "Bearer sk-live-test-key"
 
 
+def test_list_live_on_a_provider_without_a_models_endpoint_is_one_line(monkeypatch):
+    import types
+
+    import llmring.plugins
+    from llmring.plugins import PluginRegistry, hookimpl
+    from llmring.provider import Provider
+
+    @hookimpl
+    def register_providers(register):
+        register("plain", Provider)
+
+    plugin = types.ModuleType("plain_plugin")
+    plugin.register_providers = register_providers
+    plugins = PluginRegistry()
+    plugins.register(plugin)
+    monkeypatch.setattr(llmring.plugins, "registry", plugins)
+    result = run("list", "--provider", "plain", "--live")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr == ("Error: plain cannot list its models; `llmring list --provider plain` shows what the "
+                             "registry knows.\n")
+
+
 def test_init_with_only_anthropic_binds_anthropic_models(tmp_path):
     result = run("lock", "init", env={"ANTHROPIC_API_KEY": "sk-ant-x"})
     assert result.exit_code == 0, result.output
