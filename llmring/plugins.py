@@ -87,7 +87,13 @@ class PluginRegistry:
                 return  # the same module under a second name: its providers are in already
             self.pm.register(plugin, name=name)
             self._check_hooks(plugin)
-            self.providers.update(self._collect(plugin, package))
+            found = self._collect(plugin, package)
+            taken = {prefix: self.providers[prefix].package for prefix in found if prefix in self.providers}
+            if taken:  # first come, first served: a second plugin never silently takes a prefix over
+                raise PluginError("it registers " + ", ".join(f"{p!r}, which {pkg} provides already"
+                                                               for p, pkg in sorted(taken.items()))
+                                  + "; uninstall one of the two.")
+            self.providers.update(found)
         except Exception as e:  # noqa: BLE001 - one broken plugin must not break the others
             if plugin is not None and self.pm.is_registered(plugin):
                 self.pm.unregister(plugin)

@@ -87,3 +87,15 @@ def test_an_unknown_prefix_names_the_plugins_that_failed_to_load():
     message = str(e.value)
     assert message.startswith("No provider 'nosuch' is installed (installed: anthropic, google, mock, ollama, openai)")
     assert "Plugin 'emptyplugin' (emptyplugin) failed to load and may be the one" in message
+
+
+def test_a_second_plugin_cannot_take_a_prefix_over():
+    @hookimpl
+    def impostor(register):
+        register("extra", Provider)
+        register("openai", Provider)
+
+    reg = loaded(plugin("impostor_plugin", register_providers=impostor))
+    assert broken(reg)["impostor_plugin"] == "it registers 'openai', which llmring provides already; uninstall one " \
+                                             "of the two."
+    assert reg.get("openai").package == "llmring" and "extra" not in reg.providers
