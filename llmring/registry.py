@@ -292,7 +292,11 @@ def update(url: Optional[str] = None, timeout: float = 30.0) -> Registry:
         raise ConfigurationError(f"The registry at {url} is not usable: {e}. The cache was left as it was.") from None
     from .files import atomic_write
 
-    atomic_write(cache_path(), data)
+    try:
+        atomic_write(cache_path(), data)
+    except OSError as e:
+        raise ConfigurationError(f"Cannot save the registry to {cache_path()} ({e.strerror or e}); set "
+                                 f"{ENV_CACHE} to a folder you can write to.") from None
     load(refresh=True)
     return registry
 

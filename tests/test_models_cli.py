@@ -168,6 +168,14 @@ def test_registry_update_and_info(tmp_path):
     assert info["version"] == "2026-12" and info["models"] == 1
 
 
+def test_registry_update_into_an_unusable_cache_folder_is_one_sentence(tmp_path):
+    (tmp_path / "a-file").write_text("x")
+    result = run("registry", "update", "--url", registry.BUNDLED.as_uri(), env={"LLMRING_CACHE_DIR": "a-file"})
+    assert result.exit_code == 1
+    assert result.stderr == ("Error: Cannot save the registry to a-file/registry.json (File exists); set "
+                             "LLMRING_CACHE_DIR to a folder you can write to.\n")
+
+
 @pytest.mark.parametrize("url, fragment", [("http://example.invalid/r.json", "https"),
                                            ("file:///nonexistent/registry.json", "Cannot read"),
                                            ("file://evil.example/registry.json", "must be a local path")])
