@@ -6,52 +6,48 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from . import lockfile as lf_mod
 from .exceptions import LockfileError
 from .lockfile import Binding, Lockfile
 
-# Task -> (description, requires, candidates per provider, newest first). Candidates are checked
-# against the registry at init time: unknown, inactive or deprecated ones are passed over.
+# Task -> (description, requires). The models come from each installed provider whose key is
+# set: its class attribute `starter_models` = {task: [model, ...]} (newest first), checked
+# against the registry at init time (unknown, inactive or deprecated ones, and ones lacking a
+# capability the task requires, are passed over). The core names no provider or model.
 ROLES = {
-    "assistant": ("General conversation and questions.", [], {
-        "anthropic": ["claude-sonnet-5", "claude-sonnet-4-6", "claude-sonnet-4-5-20250929"],
-        "openai": ["gpt-5.6-terra", "gpt-5.4", "gpt-4.1"],
-        "google": ["gemini-2.5-pro", "gemini-2.5-flash"],
-    }),
-    "summarizer": ("Short summaries of long text; cheap and quick.", [], {
-        "anthropic": ["claude-haiku-4-5-20251001", "claude-sonnet-5"],
-        "openai": ["gpt-5.6-luna", "gpt-5.4-mini", "gpt-4.1-mini"],
-        "google": ["gemini-2.5-flash-lite", "gemini-2.5-flash"],
-    }),
-    "extractor": ("Structured data out of text (JSON schema output).", ["json_schema"], {
-        "openai": ["gpt-5.6-luna", "gpt-4.1-mini"],
-        "google": ["gemini-2.5-flash", "gemini-2.5-flash-lite"],
-        "anthropic": ["claude-haiku-4-5-20251001", "claude-sonnet-5"],
-    }),
-    "code-reviewer": ("Careful reading of code; the strongest models.", [], {
-        "anthropic": ["claude-opus-5", "claude-opus-4-5-20251101"],
-        "openai": ["gpt-5.6-sol", "gpt-5"],
-        "google": ["gemini-2.5-pro"],
-    }),
+    "assistant": ("General conversation and questions.", []),
+    "summarizer": ("Short summaries of long text; cheap and quick.", []),
+    "extractor": ("Structured data out of text (JSON schema output).", ["json_schema"]),
+    "code-reviewer": ("Careful reading of code; the strongest models.", []),
 }
-# Google's newer generations are still previews in the registry; defaults stay on the stable ones.
-KEYS = {"openai": ("OPENAI_API_KEY",), "anthropic": ("ANTHROPIC_API_KEY",),
-        "google": ("GEMINI_API_KEY", "GOOGLE_API_KEY")}
+
+
+def _factories() -> dict:
+    """prefix -> factory of every installed provider, in prefix order."""
+    from .plugins import registry
+
+    registry.load()
+    return {prefix: info.factory for prefix, info in sorted(registry.providers.items())}
 
 
 def providers_with_keys(env: Optional[Mapping] = None) -> list:
+    """Installed providers that need an API key and have one set, in prefix order."""
     environ = os.environ if env is None else env
-    return [p for p, names in KEYS.items() if any(environ.get(n) for n in names)]
+    return [prefix for prefix, factory in _factories().items()
+            if any(environ.get(name) for name in getattr(factory, "key_envs", None) or ())]
 
 
 def new_lockfile(env: Optional[Mapping] = None) -> Lockfile:
     """A starter lockfile for the providers whose keys are set; with none, an offline
-    `assistant` on the mock provider so a fresh project works at once."""
+    `assistant` on the mock provider so a fresh project works at once. With several
+    providers, each task gets the best usable model of each, primary first in prefix order
+    (a stable order: reorder with `llmring bind`); with one, its usable models in turn."""
     from . import registry
 
     reg = registry.load()
+    factories = _factories()
     available = providers_with_keys(env)
     lf = Lockfile.new()
     profile = lf.profiles["default"]
@@ -59,19 +55,27 @@ def new_lockfile(env: Optional[Mapping] = None) -> Lockfile:
         profile.bindings.append(Binding("assistant", ["mock:echo"], description=(
             "Offline placeholder (no provider key was set): `llmring bind assistant provider:model`.")))
         return lf
-    for alias, (description, requires, candidates) in ROLES.items():
-        models = []
-        for provider in sorted(available, key=list(candidates).index):
-            usable = [f"{provider}:{m}" for m in candidates[provider] if _usable(reg.find(f"{provider}:{m}"))]
-            models += usable[:1] if len(available) > 1 else usable  # one provider: fall back within it
+    for alias, (description, requires) in ROLES.items():
+        pools = [pool for pool in (_starters(reg, p, factories[p], alias, requires) for p in available) if pool]
+        models = [pool[0] for pool in pools] if len(pools) > 1 else [m for pool in pools for m in pool]
         if models:
             profile.bindings.append(Binding(alias, models, description, {}, list(requires)))
     profile.registry_versions = {p: reg.version for p in available}
     return lf
 
 
-def _usable(info: object) -> bool:
-    return info is not None and info.active and not info.deprecated()
+def _starters(reg: Any, prefix: str, factory: Any, task: str, requires: list) -> list:
+    """The provider's starter models for `task` that the registry says are usable."""
+    starters = getattr(factory, "starter_models", None)
+    names = starters.get(task, []) if isinstance(starters, Mapping) else []
+    known = prefix in reg.providers()  # a plugin's models the registry has never heard of are taken as given
+    refs = [f"{prefix}:{name}" for name in names]
+    return [ref for ref in refs if not known or _usable(reg.find(ref), requires)]
+
+
+def _usable(info: Any, requires: list) -> bool:
+    return (info is not None and info.active and not info.deprecated()
+            and not (info.capabilities and any(not info.has(cap) for cap in requires)))
 
 
 def create(path: Path, force: bool = False, env: Optional[Mapping] = None) -> Lockfile:

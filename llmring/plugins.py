@@ -1,6 +1,6 @@
-"""Provider plugins: a pluggy hook, loaded from the `llmring` entry-point group on first use.
+"""Provider plugins: the plugin manager, loading the `llmring` entry-point group on first use.
 
-A plugin is a module (or object) with a hook implementation:
+A plugin is a module (or object) with a hook implementation (the hooks: llmring.hookspecs):
 
     from llmring.plugins import hookimpl
 
@@ -9,6 +9,8 @@ A plugin is a module (or object) with a hook implementation:
         register("foo", FooProvider)   # FooProvider(settings) -> Provider
 
 Built-in providers register through the same entry points; the core names none of them.
+Each entry point is imported, registered with pluggy and asked for its providers inside its
+own guard: a plugin that fails any step is listed in `broken` and the others work.
 """
 
 from __future__ import annotations
@@ -19,17 +21,13 @@ from typing import Any, Callable, Optional
 import attrs
 import pluggy
 
+from . import hookspecs
 from .exceptions import ProviderNotFoundError
+from .hookspecs import PROJECT, hookimpl, hookspec
+from .refs import ref_problem
 
-PROJECT = "llmring"
-hookspec = pluggy.HookspecMarker(PROJECT)
-hookimpl = pluggy.HookimplMarker(PROJECT)
-
-
-class _Spec:
-    @hookspec
-    def register_providers(self, register: Callable[[str, Callable], None]) -> None:
-        """Call `register(prefix, factory)` for each provider this plugin adds."""
+__all__ = ["PROJECT", "BrokenPlugin", "PluginRegistry", "ProviderInfo", "endpoint_concerns", "hookimpl", "hookspec",
+           "registry"]
 
 
 @attrs.define
@@ -41,9 +39,13 @@ class ProviderInfo:
 
 @attrs.define
 class BrokenPlugin:
-    name: str
+    name: str  # the entry point's name (or the in-process plugin's)
     package: str
     error: str
+
+
+class PluginError(Exception):
+    """A plugin that loaded but cannot be used; the message says why, in one sentence."""
 
 
 class PluginRegistry:
@@ -53,49 +55,80 @@ class PluginRegistry:
         self._lock = threading.Lock()
         self._loaded = False
         self.pm = pluggy.PluginManager(PROJECT)
-        self.pm.add_hookspecs(_Spec)
+        self.pm.add_hookspecs(hookspecs)
         self.providers: dict = {}
         self.broken: list = []
         self._extra: list = []
 
     def register(self, plugin: Any, name: Optional[str] = None) -> None:
         """Add an in-process plugin (a module or object with hook implementations)."""
+        name = name or getattr(plugin, "__name__", None) or repr(plugin)
         with self._lock:
             self._extra.append((plugin, name))
             if self._loaded:
-                self._collect(plugin, name or getattr(plugin, "__name__", repr(plugin)))
+                self._add(name, name, lambda: plugin)
 
     def load(self) -> None:
         with self._lock:
             if self._loaded:
                 return
             for ep, package in _llmring_entry_points():
-                try:
-                    plugin = ep.load()
-                except Exception as e:  # noqa: BLE001 - one broken plugin must not break the others
-                    self.broken.append(BrokenPlugin(ep.name, package, f"{type(e).__name__}: {e}"))
-                    continue
-                self._collect(plugin, package)
+                self._add(ep.name, package, ep.load)
             for plugin, name in self._extra:
-                self._collect(plugin, name or getattr(plugin, "__name__", repr(plugin)))
+                self._add(name, name, lambda p=plugin: p)
             self._loaded = True
 
-    def _collect(self, plugin: Any, package: str) -> None:
-        if self.pm.is_registered(plugin):
-            return
-        self.pm.register(plugin)
-        impl = getattr(plugin, "register_providers", None)
-        if impl is None:
-            return
+    def _add(self, name: str, package: str, load: Callable[[], Any]) -> None:
+        """Import, register and collect one plugin; any failure makes it a BrokenPlugin."""
+        plugin = None
+        try:
+            plugin = load()
+            if self.pm.is_registered(plugin):
+                return  # the same module under a second name: its providers are in already
+            self.pm.register(plugin, name=name)
+            self._check_hooks(plugin)
+            found = self._collect(plugin, package)
+            taken = {prefix: self.providers[prefix].package for prefix in found if prefix in self.providers}
+            if taken:  # first come, first served: a second plugin never silently takes a prefix over
+                raise PluginError("it registers " + ", ".join(f"{p!r}, which {pkg} provides already"
+                                                               for p, pkg in sorted(taken.items()))
+                                  + "; uninstall one of the two.")
+            self.providers.update(found)
+        except Exception as e:  # noqa: BLE001 - one broken plugin must not break the others
+            if plugin is not None and self.pm.is_registered(plugin):
+                self.pm.unregister(plugin)
+            error = str(e) if isinstance(e, PluginError) else f"{type(e).__name__}: {e}"
+            error = " ".join(error.split())
+            self.broken.append(BrokenPlugin(name, package, error if error.endswith(".") else error + "."))
+
+    def _check_hooks(self, plugin: Any) -> None:
+        callers = self.pm.get_hookcallers(plugin) or []
+        unknown = sorted(c.name for c in callers if not c.has_spec())
+        if unknown:
+            raise PluginError(f"it implements {', '.join(unknown)}, which is not an llmring hook "
+                              f"(known: {', '.join(self.hook_names())}).")
+        if not callers:
+            marker = ("its register_providers is not marked with @hookimpl (from llmring.plugins import hookimpl)"
+                      if callable(getattr(plugin, "register_providers", None)) else "it implements no llmring hook")
+            raise PluginError(f"{marker}, so it adds no provider.")
+
+    def hook_names(self) -> list:
+        return sorted(name for name, caller in vars(self.pm.hook).items() if caller.has_spec())
+
+    def _collect(self, plugin: Any, package: str) -> dict:
+        """The providers `plugin` registers, asked through pluggy's hook (this plugin's
+        implementation only, so a failure is charged to the right plugin)."""
+        found: dict = {}
 
         def register(prefix: str, factory: Callable) -> None:
-            self.providers[prefix] = ProviderInfo(prefix, factory, package)
+            if not isinstance(prefix, str) or ":" in prefix or ref_problem(f"{prefix}:m") or not callable(factory):
+                raise PluginError(f"it called register({prefix!r}, {factory!r}); register needs a prefix of "
+                                  "lower-case letters, digits, '-' or '_' and a callable that makes the provider.")
+            found[prefix] = ProviderInfo(prefix, factory, package)
 
-        try:
-            impl(register=register)
-        except Exception as e:  # noqa: BLE001
-            self.broken.append(BrokenPlugin(getattr(plugin, "__name__", package), package,
-                                            f"{type(e).__name__}: {e}"))
+        others = [p for p in self.pm.get_plugins() if p is not plugin]
+        self.pm.subset_hook_caller("register_providers", remove_plugins=others)(register=register)
+        return found
 
     def get(self, prefix: str) -> ProviderInfo:
         self.load()
@@ -106,11 +139,41 @@ class PluginRegistry:
         broken = [b for b in self.broken if b.name == prefix]
         if broken:
             raise ProviderNotFoundError(
-                f"The plugin for provider {prefix!r} ({broken[0].package}) failed to load: {broken[0].error}; "
-                f"reinstall it. Installed providers: {installed}.")
+                f"The plugin for provider {prefix!r} ({broken[0].package}) failed to load: {broken[0].error} "
+                f"Fix or reinstall it. Installed providers: {installed}.")
+        others = "".join(f" Plugin {b.name!r} ({b.package}) failed to load and may be the one: {b.error}"
+                         for b in self.broken)
         raise ProviderNotFoundError(
             f"No provider {prefix!r} is installed (installed: {installed}); "
-            f"pip install its plugin (e.g. llmring-{prefix}) or declare [providers.{prefix}] in the lockfile.")
+            f"pip install its plugin (e.g. llmring-{prefix}) or declare [providers.{prefix}] in the lockfile."
+            + others)
+
+
+def endpoint_concerns(name: str, endpoint: Any) -> list:
+    """What a reviewer should notice about a lockfile's `[providers.NAME]` table (a lockfile
+    can send a key anywhere), one sentence each: that it takes over an installed provider's
+    prefix, or that it sends a key variable other than NAME_API_KEY (or its type's own
+    variables, when it keeps the type's own host)."""
+    registry.load()
+    concerns = []
+    url = (endpoint.base_url or "").rstrip("/")
+    taken = registry.providers.get(name)
+    if taken is not None and url and url != _default_url(taken):
+        concerns.append(f"[providers.{name}] takes over the installed provider {name!r} ({taken.package}): its "
+                        f"calls go to {url} instead of {_default_url(taken) or 'its own endpoint'}.")
+    kind = registry.providers.get(endpoint.type)
+    usual = {f"{name.upper().replace('-', '_')}_API_KEY"}
+    if kind is not None and (not url or url == _default_url(kind)):
+        usual.update(getattr(kind.factory, "key_envs", None) or ())
+    if endpoint.api_key_env and endpoint.api_key_env not in usual:
+        concerns.append(f"[providers.{name}] sends the variable {endpoint.api_key_env} as its API key, not the "
+                        f"usual {' or '.join(sorted(usual))}; make sure that secret is meant for "
+                        f"{url or _default_url(kind) or name}.")
+    return concerns
+
+
+def _default_url(info: Optional[ProviderInfo]) -> str:
+    return (getattr(info.factory, "default_base_url", "") or "").rstrip("/") if info else ""
 
 
 def _llmring_entry_points() -> list:

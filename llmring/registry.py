@@ -5,16 +5,18 @@ newer one (https, or file:// for offline use) into the user cache; a cache that 
 missing falls back to the bundled snapshot with a warning.
 
     python -m llmring.registry build registry-facts.csv > llmring/data/registry.json
-re-curates the snapshot from a registry CSV export (see `curate`).
+re-curates the snapshot from a registry CSV export (llmring/curation.py, with the editorial
+data in llmring/data/curation.json).
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
 import threading
-import warnings
+import time
 from datetime import date
 from pathlib import Path
 from typing import Any, Optional
@@ -29,20 +31,6 @@ ENV_CACHE = "LLMRING_CACHE_DIR"
 MAX_BYTES = 5 * 1024 * 1024
 CAPABILITIES = ("tools", "vision", "json_mode", "json_schema", "streaming", "caching", "reasoning",
                 "thinking", "temperature")
-
-# Editorial: where the registry marks a model deprecated, the model its users should move to.
-SUCCESSORS = {
-    "anthropic:claude-opus-4-1-20250805": "anthropic:claude-opus-4-5-20251101",
-    "anthropic:claude-opus-4-20250514": "anthropic:claude-opus-4-5-20251101",
-    "anthropic:claude-sonnet-4-20250514": "anthropic:claude-sonnet-4-5-20250929",
-    "anthropic:claude-3-7-sonnet-20250219": "anthropic:claude-sonnet-4-5-20250929",
-    "anthropic:claude-3-5-haiku-20241022": "anthropic:claude-haiku-4-5-20251001",
-    "anthropic:claude-3-haiku-20240307": "anthropic:claude-haiku-4-5-20251001",
-    "google:gemini-2.0-flash": "google:gemini-2.5-flash",
-    "google:gemini-2.0-flash-lite": "google:gemini-2.5-flash-lite",
-    "openai:o1-mini": "openai:o4-mini",
-}
-
 
 @attrs.define
 class ModelInfo:
@@ -169,7 +157,9 @@ def cache_path() -> Path:
 
 
 def load(refresh: bool = False) -> Registry:
-    """The registry: the user cache when valid, else the bundled snapshot (once per process)."""
+    """The registry: the user cache when valid, else the bundled snapshot (once per process).
+    An unusable cache is one warning on the `llmring.registry` logger (stderr when the
+    application configured no logging), never an exception."""
     global _loaded
     with _lock:
         if _loaded is not None and not refresh:
@@ -177,13 +167,29 @@ def load(refresh: bool = False) -> Registry:
         cached = cache_path()
         if cached.exists():
             try:
-                _loaded = parse(cached.read_bytes(), source=str(cached))
+                _loaded = parse(_read(cached), source=str(cached))
                 return _loaded
             except (OSError, ValueError) as e:
-                warnings.warn(f"The cached registry {cached} is unusable ({e}); using the bundled snapshot. "
-                              "Run `llmring registry update` to fetch a fresh one.", stacklevel=2)
+                import logging  # only on this failure path: start-up does not pay for it
+
+                reason = e.strerror if isinstance(e, OSError) and e.strerror else e
+                logging.getLogger(__name__).warning(
+                    "The cached registry %s is unusable (%s); using the bundled snapshot. "
+                    "Run `llmring registry update` to fetch a fresh one.", cached, reason)
         _loaded = _bundled()
         return _loaded
+
+
+def _read(path: Path) -> bytes:
+    """A regular file's bytes, reading at most one byte past MAX_BYTES (parse refuses those).
+    Opened without blocking and checked first: a FIFO or device would never end."""
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        return f.read(MAX_BYTES + 1)
 
 
 def _bundled() -> Registry:
@@ -201,6 +207,8 @@ def parse(data: bytes, source: str = "") -> Registry:
         doc = json.loads(data)
     except ValueError as e:
         raise ValueError(f"it is not JSON ({e})") from None
+    except RecursionError:
+        raise ValueError("it is JSON nested too deeply to be a registry") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("models"), list) or not doc.get("version"):
         raise ValueError('it needs "version" and a "models" list')
     import cattrs
@@ -284,102 +292,108 @@ def update(url: Optional[str] = None, timeout: float = 30.0) -> Registry:
         raise ConfigurationError(f"The registry at {url} is not usable: {e}. The cache was left as it was.") from None
     from .files import atomic_write
 
-    atomic_write(cache_path(), data)
+    try:
+        atomic_write(cache_path(), data)
+    except OSError as e:
+        raise ConfigurationError(f"Cannot save the registry to {cache_path()} ({e.strerror or e}); set "
+                                 f"{ENV_CACHE} to a folder you can write to.") from None
     load(refresh=True)
     return registry
 
 
-def _fetch(url: str, timeout: float) -> bytes:
-    if url.startswith("file://"):
-        from urllib.parse import unquote, urlparse
+MAX_REDIRECTS = 5
 
-        path = Path(unquote(urlparse(url).path))
+
+def _fetch(url: str, timeout: float) -> bytes:
+    """The document at an https:// or local file:// URL, at most MAX_BYTES, within `timeout` s."""
+    from urllib.parse import unquote, urlparse
+
+    if url.startswith("file://"):
+        parts = urlparse(url)
+        if parts.netloc not in ("", "localhost"):
+            raise ConfigurationError(f"The registry URL {url!r} names the host {parts.netloc!r}; a file:// URL "
+                                     "must be a local path (file:///path/to/registry.json).")
+        path = Path(unquote(parts.path))
         try:
-            with open(path, "rb") as f:
-                return f.read(MAX_BYTES + 1)
+            return _read(path)
         except OSError as e:
             raise ConfigurationError(f"Cannot read the registry file {path}: {e.strerror}.") from None
     if not url.startswith("https://"):
         raise ConfigurationError(f"Registry URLs must be https:// (or file:// for a local copy), not {url!r}.")
+    return _download(url, timeout)
+
+
+def _download(url: str, timeout: float) -> bytes:
+    """GET `url` within `timeout` seconds in all, whatever the server does: the request runs in
+    a worker thread the caller stops waiting for (a server dripping its headers one byte at a
+    time never trips a socket timeout). A late worker's bytes are dropped, never written."""
+    outcome: dict = {}
+
+    def work() -> None:
+        try:
+            outcome["data"] = _get(url, timeout, time.monotonic() + timeout)
+        except Exception as e:  # noqa: BLE001 - handed to the caller's thread
+            outcome["error"] = e
+
+    worker = threading.Thread(target=work, name="llmring-registry-fetch", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if "error" in outcome:
+        raise outcome["error"]
+    if "data" not in outcome:
+        raise ConfigurationError(f"The registry at {url} did not arrive within {timeout:g} s; "
+                                 "the bundled snapshot stays in use. Try again later.")
+    return outcome["data"]
+
+
+def _get(url: str, timeout: float, deadline: float) -> bytes:
     import requests
 
     try:
-        with requests.get(url, timeout=(10, timeout), stream=True) as r:
-            if r.status_code != 200:
-                raise ConfigurationError(f"The registry at {url} answered HTTP {r.status_code}; try again later.")
-            data = b""
-            for chunk in r.iter_content(65536):
-                data += chunk
-                if len(data) > MAX_BYTES:
-                    raise ConfigurationError(f"The registry at {url} is larger than {MAX_BYTES // 2**20} MiB; "
-                                             "refusing it.")
-            return data
+        with requests.Session() as session:
+            for _ in range(MAX_REDIRECTS + 1):
+                with session.get(url, timeout=(min(10.0, timeout), timeout), stream=True,
+                                 allow_redirects=False) as r:
+                    if r.is_redirect:
+                        url = redirect_target(url, r.headers["location"])
+                        continue
+                    if r.status_code != 200:
+                        raise ConfigurationError(f"The registry at {url} answered HTTP {r.status_code}; "
+                                                 "try again later.")
+                    return _body(r, url, deadline)
     except requests.RequestException as e:
         raise ConfigurationError(f"Could not fetch the registry from {url} ({type(e).__name__}); "
                                  "the bundled snapshot stays in use.") from None
+    raise ConfigurationError(f"The registry at {url} redirects more than {MAX_REDIRECTS} times; refusing it.")
 
 
-# -- curation from a registry CSV export ---------------------------------------------------------
+def redirect_target(url: str, location: str) -> str:
+    """Where a redirect from `url` leads; refused unless it stays on https, so a redirect cannot
+    downgrade "https only" to plain http (or to another scheme)."""
+    from urllib.parse import urljoin
 
-def curate(rows: list, version: str) -> dict:
-    """Turn registry CSV rows into a snapshot: drop upper-case duplicates of real names,
-    placeholder rows and rows with impossible values; zero context windows become unknown."""
-    names = {(r["provider"], r["model_name"]) for r in rows}
-    out = []
-    for r in rows:
-        provider, name = r["provider"].strip(), r["model_name"].strip()
-        if name != name.lower() and (provider, name.lower()) in names:
-            continue  # "GPT-4o" beside "gpt-4o": a noisy duplicate
-        if name.endswith("-deprecated"):
-            continue  # placeholders, not model IDs
-        caps = [c for c, col in (("tools", "supports_function_calling"), ("vision", "supports_vision"),
-                                 ("json_mode", "supports_json_mode"), ("json_schema", "supports_json_schema"),
-                                 ("streaming", "supports_streaming"), ("caching", "supports_caching"),
-                                 ("reasoning", "is_reasoning_model"), ("thinking", "supports_thinking"),
-                                 ("temperature", "supports_temperature")) if r.get(col) == "True"]
-        info = ModelInfo(
-            provider=provider, name=name, display_name=r.get("display_name") or name,
-            aliases=[a for a in (r.get("model_aliases") or "").split(";") if a and a != name],
-            input_price=_num(r, "dollars_per_million_tokens_input"),
-            output_price=_num(r, "dollars_per_million_tokens_output"),
-            cache_read_price=_num(r, "dollars_per_million_tokens_cache_read"),
-            cache_write_price=_num(r, "dollars_per_million_tokens_cache_write_5m"),
-            context_window=_count(r, "max_input_tokens"), max_output=_count(r, "max_output_tokens"),
-            capabilities=caps, family=r.get("model_family") or None, mode=_mode(name),
-            release_date=r.get("release_date") or None, deprecation_date=r.get("deprecated_date") or None,
-            active=r.get("is_active", "True") == "True", successor=SUCCESSORS.get(f"{provider}:{name}"))
-        if _impossible(info):
-            continue
-        out.append(info)
-    return Registry(version, out).to_json()
+    target = urljoin(url, location)
+    if not target.startswith("https://"):
+        raise ConfigurationError(f"The registry at {url} redirects to {target}, which is not https; refusing it.")
+    return target
 
 
-def _num(row: dict, key: str) -> Optional[float]:
-    value = (row.get(key) or "").strip()
-    return float(value) if value else None
-
-
-def _count(row: dict, key: str) -> Optional[int]:
-    value = (row.get(key) or "").strip()
-    return int(value) if value and int(value) > 0 else None
-
-
-def _mode(name: str) -> str:
-    if name in ("babbage-002", "davinci-002") or name.endswith("-instruct"):
-        return "completion"  # the legacy completions endpoint, not chat
-    for marker, mode in (("embedding", "embedding"), ("-tts", "tts"), ("realtime", "realtime"), ("live", "realtime"),
-                         ("audio", "audio"), ("image", "image")):
-        if marker in name:
-            return mode
-    return "chat"
+def _body(r: Any, url: str, deadline: float) -> bytes:
+    # read1 (urllib3 2) returns what has arrived, so the deadline is checked between pieces
+    # even when the server sends one byte at a time.
+    read = getattr(r.raw, "read1", None) or r.raw.read
+    data = bytearray()
+    while time.monotonic() < deadline:
+        chunk = read(65536, decode_content=True)
+        if not chunk:
+            return bytes(data)
+        data += chunk
+        if len(data) > MAX_BYTES:
+            raise ConfigurationError(f"The registry at {url} is larger than {MAX_BYTES // 2**20} MiB; refusing it.")
+    raise ConfigurationError(f"The registry at {url} did not arrive in time; the bundled snapshot stays in use.")
 
 
 if __name__ == "__main__":  # python -m llmring.registry build FILE.csv [VERSION]
-    import csv
+    from .curation import main
 
-    if len(sys.argv) < 3 or sys.argv[1] != "build":
-        sys.exit("usage: python -m llmring.registry build FILE.csv [VERSION]")
-    with open(sys.argv[2], newline="") as f:
-        snapshot = curate(list(csv.DictReader(f)), sys.argv[3] if len(sys.argv) > 3 else "2026-08")
-    json.dump(snapshot, sys.stdout, indent=1)
-    sys.stdout.write("\n")
+    main(sys.argv[1:])

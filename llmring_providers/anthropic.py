@@ -49,6 +49,13 @@ class AnthropicProvider(Provider):
     key_envs = ("ANTHROPIC_API_KEY",)
     base_url_env = "ANTHROPIC_BASE_URL"
     default_base_url = "https://api.anthropic.com"  # without /v1: paths add it
+    #: What `llmring lock init` binds per task, newest first (checked against the registry).
+    starter_models = {
+        "assistant": ["claude-sonnet-5", "claude-sonnet-4-6", "claude-sonnet-4-5-20250929"],
+        "summarizer": ["claude-haiku-4-5-20251001", "claude-sonnet-5"],
+        "extractor": ["claude-haiku-4-5-20251001", "claude-sonnet-5"],
+        "code-reviewer": ["claude-opus-5", "claude-opus-4-5-20251101"],
+    }
 
     # -- calls ------------------------------------------------------------------------
     def chat(self, model: str, request: LLMRequest, timeout: Timeout) -> LLMResponse:

@@ -56,6 +56,14 @@ class GoogleProvider(Provider):
     key_envs = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
     base_url_env = "GEMINI_BASE_URL"
     default_base_url = "https://generativelanguage.googleapis.com"
+    #: What `llmring lock init` binds per task, newest first (checked against the registry). Newer
+    #: generations are still previews in the registry; the starters stay on the stable ones.
+    starter_models = {
+        "assistant": ["gemini-2.5-pro", "gemini-2.5-flash"],
+        "summarizer": ["gemini-2.5-flash-lite", "gemini-2.5-flash"],
+        "extractor": ["gemini-2.5-flash", "gemini-2.5-flash-lite"],
+        "code-reviewer": ["gemini-2.5-pro"],
+    }
 
     def __init__(self, settings: ProviderSettings) -> None:
         super().__init__(settings)

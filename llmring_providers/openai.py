@@ -54,6 +54,13 @@ class OpenAIProvider(Provider):
     key_envs = ("OPENAI_API_KEY",)
     base_url_env = "OPENAI_BASE_URL"
     default_base_url = "https://api.openai.com/v1"  # includes /v1, as the official SDK's does
+    #: What `llmring lock init` binds per task, newest first (checked against the registry).
+    starter_models = {
+        "assistant": ["gpt-5.6-terra", "gpt-5.4", "gpt-4.1"],
+        "summarizer": ["gpt-5.6-luna", "gpt-5.4-mini", "gpt-4.1-mini"],
+        "extractor": ["gpt-5.6-luna", "gpt-4.1-mini"],
+        "code-reviewer": ["gpt-5.6-sol", "gpt-5"],
+    }
 
     # -- calls ------------------------------------------------------------------------
     def chat(self, model: str, request: LLMRequest, timeout: Timeout) -> LLMResponse:

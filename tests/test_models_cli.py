@@ -1,6 +1,10 @@
 """`llmring list`, `registry`, the registry-driven `lock init`, and `lock validate` checks."""
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from clitools import runner
@@ -63,6 +67,28 @@ def test_list_live_asks_the_provider(server, monkeypatch):
     assert "openai:gpt-4o-mini\n" in result.stdout
     assert "openai:ft:custom-thing  (not in the registry" in result.stdout
     assert server.last().headers["authorization"] == "Bearer sk-live-test-key"
+
+
+def test_list_live_on_a_provider_without_a_models_endpoint_is_one_line(monkeypatch):
+    import types
+
+    import llmring.plugins
+    from llmring.plugins import PluginRegistry, hookimpl
+    from llmring.provider import Provider
+
+    @hookimpl
+    def register_providers(register):
+        register("plain", Provider)
+
+    plugin = types.ModuleType("plain_plugin")
+    plugin.register_providers = register_providers
+    plugins = PluginRegistry()
+    plugins.register(plugin)
+    monkeypatch.setattr(llmring.plugins, "registry", plugins)
+    result = run("list", "--provider", "plain", "--live")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr == ("Error: plain cannot list its models; `llmring list --provider plain` shows what the "
+                             "registry knows.\n")
 
 
 def test_init_with_only_anthropic_binds_anthropic_models(tmp_path):
@@ -142,9 +168,42 @@ def test_registry_update_and_info(tmp_path):
     assert info["version"] == "2026-12" and info["models"] == 1
 
 
+def test_registry_update_into_an_unusable_cache_folder_is_one_sentence(tmp_path):
+    (tmp_path / "a-file").write_text("x")
+    result = run("registry", "update", "--url", registry.BUNDLED.as_uri(), env={"LLMRING_CACHE_DIR": "a-file"})
+    assert result.exit_code == 1
+    assert result.stderr == ("Error: Cannot save the registry to a-file/registry.json (File exists); set "
+                             "LLMRING_CACHE_DIR to a folder you can write to.\n")
+
+
 @pytest.mark.parametrize("url, fragment", [("http://example.invalid/r.json", "https"),
-                                           ("file:///nonexistent/registry.json", "Cannot read")])
+                                           ("file:///nonexistent/registry.json", "Cannot read"),
+                                           ("file://evil.example/registry.json", "must be a local path")])
 def test_registry_update_failures_are_one_line(url, fragment):
     result = run("registry", "update", "--url", url)
     assert result.exit_code == 1
     assert result.stderr.count("\n") == 1 and fragment in result.stderr and "Traceback" not in result.output
+
+
+def test_an_unusable_cache_is_one_sentence_for_list_bind_and_chat(tmp_path):
+    """Before: a RecursionError traceback, and `bind` wrote the binding then exited 1."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "registry.json").write_bytes(b"[" * 200_000 + b"]" * 200_000)
+    write_lock(tmp_path, "")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMRING_")}
+    env["LLMRING_CACHE_DIR"] = str(cache)
+    llmring = Path(sys.executable).parent / "llmring"
+    for args, out in ((["list", "--provider", "openai"], "openai:gpt-4o-mini"), (["bind", "x", "mock:echo"], ""),
+                      (["chat", "hello", "--model", "x"], "hello")):
+        done = subprocess.run([str(llmring), *args], capture_output=True, text=True, cwd=tmp_path, env=env,
+                              timeout=60)
+        lines = done.stderr.splitlines()
+        assert done.returncode == 0, done.stderr
+        assert out in done.stdout
+        assert [line for line in lines if "registry" in line][:1] == [
+            f"The cached registry {cache / 'registry.json'} is unusable (it is JSON nested too deeply to be a "
+            "registry); using the bundled snapshot. Run `llmring registry update` to fetch a fresh one."], args
+        assert sum("cached registry" in line for line in lines) == 1
+        assert "Traceback" not in done.stderr and "Warning" not in done.stderr
+    assert Ring(tmp_path / "llmring.lock").resolve_alias("x") == "mock:echo"

@@ -16,11 +16,13 @@ import pytest
 pytestmark = pytest.mark.slow
 
 PACKAGES = Path(__file__).resolve().parent / "plugin_pkg"
+PLUGINS = ("llmring-hello", "llmring-broken", "llmring-badsig", "llmring-unmarked")
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    """A fresh virtualenv with llmring-hello and llmring-broken pip-installed into it. It sees
+    """A fresh virtualenv with llmring-hello and three broken plugins pip-installed into it
+    (a missing dependency, a hook with a wrong signature, a hook without @hookimpl). It sees
     this test environment's packages (llmring and its dependencies) through a .pth file, as a
     user's venv sees what was installed before the plugin; returns the venv's python."""
     for needed in ("llmring", "setuptools", "wheel"):
@@ -39,7 +41,7 @@ def site(tmp_path_factory):
     Path(purelib, "_test_environment.pth").write_text(
         "".join(f"import site; site.addsitedir({p!r})\n" for p in parents))
     sources = []
-    for name in ("llmring-hello", "llmring-broken"):
+    for name in PLUGINS:
         # Build from a copy: setuptools leaves build/ and *.egg-info beside the sources.
         source = shutil.copytree(PACKAGES / name, work / name,
                                  ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
@@ -49,7 +51,7 @@ def site(tmp_path_factory):
          "--no-index", "--disable-pip-version-check", "--quiet", *sources],
         capture_output=True, text=True, timeout=300, cwd=work)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert (Path(purelib) / "llmring_hello.py").exists() and (Path(purelib) / "llmring_broken.py").exists()
+    assert all((Path(purelib) / f"{name.replace('-', '_')}.py").exists() for name in PLUGINS)
     return python
 
 
@@ -137,3 +139,37 @@ def test_a_ring_chats_through_an_installed_plugin(site, tmp_path):
     assert "llmring_broken_missing_dependency" in attempts[0][2]
     assert out["streamed"] == "Hello from world: streamed"
     assert out["echoed"] == "offline"
+
+
+def test_a_wrong_hook_signature_or_a_missing_hookimpl_is_reported_and_breaks_nothing(site, tmp_path):
+    out = run(site, """
+        import json
+        from llmring import Ring
+        from llmring.exceptions import ProviderNotFoundError
+        from llmring.plugins import registry
+
+        out = {"chat": [Ring().chat(ref, "Hi").content for ref in ("mock:echo", "hello:world")]}
+        out["broken"] = {b.name: [b.package, b.error] for b in registry.broken}
+        out["prefixes"] = sorted(registry.providers)
+        out["errors"] = {}
+        for prefix in ("badsig", "unmarked"):
+            try:
+                Ring().chat(prefix + ":m", "Hi")
+            except Exception as e:
+                out["errors"][prefix] = [type(e).__name__, str(e)]
+        print(json.dumps(out))
+    """, tmp_path)
+    assert out["chat"] == ["Hi", "Hello from world: Hi"]
+    assert {"hello", "mock", "openai"} <= set(out["prefixes"])
+    assert not {"badsig", "unmarked", "broken"} & set(out["prefixes"])
+    package, error = out["broken"]["badsig"]
+    assert package == "llmring-badsig"
+    assert "PluginValidationError" in error and "settings" in error and "\n" not in error
+    package, error = out["broken"]["unmarked"]
+    assert package == "llmring-unmarked"
+    assert error == ("its register_providers is not marked with @hookimpl (from llmring.plugins import hookimpl), "
+                     "so it adds no provider.")
+    for prefix in ("badsig", "unmarked"):
+        kind, message = out["errors"][prefix]
+        assert kind.startswith("AllModelsFailedError"), message
+        assert f"llmring-{prefix}" in message and "failed to load" in message

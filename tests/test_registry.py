@@ -2,12 +2,18 @@
 
 import csv
 import json
+import os
+import threading
+import time
+import warnings
 from pathlib import Path
 
+import faults
 import pytest
+from faults import FaultServer
 from httpfake import Reply
 
-from llmring import Ring, registry
+from llmring import Ring, curation, registry
 from llmring.exceptions import ConfigurationError
 from llmring.types import Usage
 
@@ -35,7 +41,22 @@ def test_bundled_snapshot_is_curated():
 def test_bundled_snapshot_is_what_curate_makes_of_the_csv():
     with open(SHARED_CSV, newline="") as f:
         rows = list(csv.DictReader(f))
-    assert registry.curate(rows, "2026-08") == json.loads(registry.BUNDLED.read_text())
+    assert curation.curate(rows, "2026-08") == json.loads(registry.BUNDLED.read_text())
+
+
+def test_successors_and_mode_rules_are_curation_data_not_code():
+    row = {"provider": "acme", "model_name": "acme-old", "is_active": "True"}
+    rows = [row, {**row, "model_name": "acme-voice-1"}, {**row, "model_name": "acme-embed-2"}]
+    editorial = {"successors": {"acme:acme-old": "acme:acme-new"},
+                 "modes": [{"mode": "audio", "contains": "voice"}, {"mode": "embedding", "names": ["acme-embed-2"]}]}
+    models = {m["name"]: m for m in curation.curate(rows, "v", editorial)["models"]}
+    assert models["acme-old"]["successor"] == "acme:acme-new" and models["acme-old"]["mode"] == "chat"
+    assert models["acme-voice-1"]["mode"] == "audio" and models["acme-embed-2"]["mode"] == "embedding"
+    bundled = json.loads(curation.CURATION.read_text())
+    assert bundled["successors"]["openai:o1-mini"] == "openai:o4-mini"
+    assert curation.mode("text-embedding-3-small", bundled["modes"]) == "embedding"
+    assert curation.mode("gpt-3.5-turbo-instruct", bundled["modes"]) == "completion"
+    assert curation.mode("gpt-4o", bundled["modes"]) == "chat"
 
 
 def test_lookup_by_floating_alias_and_lifecycle():
@@ -144,13 +165,113 @@ def test_oversized_registry_is_refused(tmp_path):
         registry.update(big.as_uri())
 
 
-def test_corrupt_cache_falls_back_to_the_bundled_snapshot_with_a_warning():
+def test_corrupt_cache_falls_back_to_the_bundled_snapshot_with_one_log_line(caplog):
     path = registry.cache_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("{broken")
-    with pytest.warns(UserWarning, match="bundled snapshot"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a UserWarning (with its source line) is what users saw before
         reg = registry.load(refresh=True)
     assert reg.source == "bundled"
+    [record] = caplog.records
+    assert record.name == "llmring.registry" and record.levelname == "WARNING"
+    assert record.getMessage().startswith(f"The cached registry {path} is unusable (it is not JSON")
+    assert record.getMessage().endswith("using the bundled snapshot. "
+                                        "Run `llmring registry update` to fetch a fresh one.")
+
+
+NESTED = b"[" * 200_000 + b"]" * 200_000
+
+
+def test_deeply_nested_json_is_refused_not_a_recursion_error(tmp_path):
+    with pytest.raises(ValueError, match="nested too deeply"):
+        registry.parse(NESTED)
+    src = tmp_path / "nested.json"
+    src.write_bytes(NESTED)
+    with pytest.raises(ConfigurationError, match="not usable: it is JSON nested too deeply"):
+        registry.update(src.as_uri())
+    assert not registry.cache_path().exists()
+
+
+def test_a_deeply_nested_cache_falls_back_to_the_bundled_snapshot(caplog):
+    path = registry.cache_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(NESTED)
+    assert registry.load(refresh=True).source == "bundled"
+    assert "nested too deeply" in caplog.records[0].getMessage()
+
+
+def test_an_oversized_cache_is_not_read_whole(caplog):
+    path = registry.cache_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b" " * (registry.MAX_BYTES + 10))
+    assert registry.load(refresh=True).source == "bundled"
+    assert "larger than 5 MiB" in caplog.records[0].getMessage()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_or_device_is_refused_not_read_forever(tmp_path, caplog):
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigurationError, match="Cannot read the registry file .*: not a regular file."):
+        registry.update(fifo.as_uri())
+    with pytest.raises(ConfigurationError, match="not a regular file"):
+        registry.update("file:///dev/zero")
+    registry.cache_path().parent.mkdir(parents=True)
+    os.mkfifo(registry.cache_path())
+    done = threading.Thread(target=registry.load, kwargs={"refresh": True}, daemon=True)
+    done.start()
+    done.join(30)  # before: blocked forever opening the FIFO, so every llmring call hung
+    assert not done.is_alive() and "(not a regular file)" in caplog.records[0].getMessage()
+
+
+def test_a_file_url_must_name_a_local_path(tmp_path):
+    src = tmp_path / "reg.json"
+    src.write_text(json.dumps({"version": "7", "models": [{"provider": "a", "name": "b"}]}))
+    with pytest.raises(ConfigurationError, match="names the host 'evil.example'; a file:// URL must be a local path"):
+        registry.update(f"file://evil.example{src}")
+    assert registry.update(f"file://localhost{src}").version == "7"
+
+
+@pytest.mark.parametrize("location, target", [
+    ("https://mirror.example/r.json", "https://mirror.example/r.json"),
+    ("/v2/r.json", "https://registry.example/v2/r.json"),
+    ("http://registry.example/r.json", None), ("file:///etc/passwd", None), ("//plain.example/r.json", "https://plain.example/r.json"),
+])
+def test_a_redirect_may_not_leave_https(location, target):
+    if target:
+        assert registry.redirect_target("https://registry.example/r.json", location) == target
+    else:
+        with pytest.raises(ConfigurationError, match="which is not https; refusing it"):
+            registry.redirect_target("https://registry.example/r.json", location)
+
+
+def test_redirects_are_checked_not_followed_blindly():
+    # The fetch loop, run against a plain-http loopback server (an https one is hard to stand
+    # up here): the redirect's target is checked by the policy above and never requested.
+    doc = {"version": "9", "models": [{"provider": "a", "name": "b"}]}
+    with FaultServer() as s:
+        s.route("/r.json", faults.redirect(f"{s.url}/plain.json")).route("/plain.json", faults.answer(doc))
+        with pytest.raises(ConfigurationError, match=f"redirects to {s.url}/plain.json, which is not https"):
+            registry._get(f"{s.url}/r.json", 5.0, time.monotonic() + 30)
+        assert s.hits.get("/plain.json", 0) == 0 and s.hits["/r.json"] == 1
+
+
+def test_a_server_dripping_bytes_cannot_stretch_the_fetch_past_its_timeout():
+    doc = {"version": "9", "models": [{"provider": "a", "name": "b"}]}
+    with FaultServer() as s:
+        s.route("/r.json", faults.slow_drip(doc, every=0.2))
+        started = time.monotonic()
+        with pytest.raises(ConfigurationError, match="did not arrive within 1.5 s"):
+            registry._download(f"{s.url}/r.json", 1.5)
+        assert time.monotonic() - started < 10  # the drip alone takes 40 s
+
+
+def test_a_giant_download_is_refused_once_over_the_cap():
+    with FaultServer() as s:
+        s.route("/r.json", faults.giant_body(registry.MAX_BYTES * 20, prefix=b"["))
+        with pytest.raises(ConfigurationError, match="larger than 5 MiB; refusing it"):
+            registry._download(f"{s.url}/r.json", 60)
 
 
 def test_cost_helper_edges():

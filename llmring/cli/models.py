@@ -64,7 +64,11 @@ def _live(provider: Optional[str], reg: Any, as_json: bool) -> None:
     if not provider:
         raise click.UsageError("--live needs --provider (e.g. --provider openai).")
     with Ring() as ring:
-        names = sorted(ring.provider(provider).list_models((10.0, 30.0)))
+        try:
+            names = sorted(ring.provider(provider).list_models((10.0, 30.0)))
+        except NotImplementedError as e:  # the base class's answer for a provider without a models endpoint
+            raise click.ClickException(
+                f"{e}; `llmring list --provider {provider}` shows what the registry knows.") from None
     if as_json:
         echo_json({"provider": provider, "models": [
             {"ref": f"{provider}:{n}", "in_registry": reg.find(f"{provider}:{n}") is not None} for n in names]})

@@ -1,8 +1,8 @@
-"""`llmring providers`: what is installed, and what is ready to use."""
+"""`llmring providers`: what is installed, where each prefix sends its key, and what is ready."""
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Callable, Optional
 
 import click
 
@@ -13,35 +13,55 @@ from .common import echo_json, file_option, json_option
 @file_option
 @json_option
 def providers(file: Optional[str], as_json: bool) -> None:
-    """List provider prefixes, the package of each, and whether it is configured."""
+    """List provider prefixes: the package of each, the base URL its calls (and key) go to,
+    the key variable it reads, and whether it is configured."""
     from ..lockfile import locate, read
-    from ..plugins import registry
-    from ..provider import ProviderSettings
+    from ..plugins import endpoint_concerns, registry
 
     registry.load()
-    rows = []
-    for prefix, info in sorted(registry.providers.items()):
-        problem = info.factory(ProviderSettings.of(prefix)).configuration_problem()
-        rows.append({"prefix": prefix, "package": info.package, "ready": problem is None, "problem": problem})
     located = locate(file)
-    if located.source != "bundled":
-        for name, e in sorted(read(located.path).providers.items()):
-            info = registry.providers.get(e.type)
-            problem = None if info else f"type {e.type!r} is not an installed provider"
-            if info:
-                problem = info.factory(ProviderSettings.of(name, e)).configuration_problem()
-            rows.append({"prefix": name, "package": f"{located.path.name} ({e.type} endpoint {e.base_url})",
-                         "ready": problem is None, "problem": problem})
+    endpoints = read(located.path).providers if located.source != "bundled" else {}
+    # A [providers.X] table replaces an installed X for every call: show only what calls use.
+    rows = [_row(prefix, info.factory, info.package) for prefix, info in sorted(registry.providers.items())
+            if prefix not in endpoints]
+    for name, e in sorted(endpoints.items()):
+        info = registry.providers.get(e.type)
+        row = _row(name, info.factory if info else None, f"{located.path.name} ({e.type} endpoint)", e)
+        rows.append({**row, "warnings": endpoint_concerns(name, e)})
     broken = [{"name": b.name, "package": b.package, "error": b.error} for b in registry.broken]
     if as_json:
         echo_json({"providers": rows, "broken": broken})
         return
-    width = max((len(r["prefix"]) for r in rows), default=0)
-    for r in rows:
-        state = "ready" if r["ready"] else f"not configured: {r['problem']}"
-        click.echo(f"{r['prefix'].ljust(width)}  {r['package']}  {state}")
+    _print(rows, broken)
+
+
+def _row(prefix: str, factory: Optional[Callable], package: str, endpoint: Any = None) -> dict:
+    from ..provider import ProviderSettings
+
+    row = {"prefix": prefix, "package": package, "base_url": endpoint.base_url if endpoint else None,
+           "key_env": [endpoint.api_key_env] if endpoint and endpoint.api_key_env else [], "warnings": []}
+    if factory is None:
+        return {**row, "ready": False, "problem": f"type {endpoint.type!r} is not an installed provider"}
+    try:
+        provider = factory(ProviderSettings.of(prefix, endpoint))
+        problem = provider.configuration_problem() if hasattr(provider, "configuration_problem") else None
+        row.update(base_url=getattr(provider, "base_url", None) or None,
+                   key_env=list(provider.key_env_names()) if hasattr(provider, "key_env_names") else [])
+    except Exception as e:  # noqa: BLE001 - a plugin's bug is shown on its row, not as a traceback
+        problem = f"its provider cannot be set up ({type(e).__name__}: {e})"
+    return {**row, "ready": problem is None, "problem": problem}
+
+
+def _print(rows: list, broken: list) -> None:
+    cells = [(r["prefix"], r["package"], r["base_url"] or "-", " or ".join(r["key_env"]) or "(no key)",
+              "ready" if r["ready"] else f"not configured: {r['problem']}") for r in rows]
+    widths = [max((len(c[i]) for c in cells), default=0) for i in range(4)]
+    for r, c in zip(rows, cells):
+        click.echo("  ".join(text.ljust(w) for text, w in zip(c, widths)) + "  " + c[4])
+        for warning in r["warnings"]:
+            click.echo(f"  warning: {warning}")
     for b in broken:
-        click.echo(f"{b['name'].ljust(width)}  {b['package']}  BROKEN: {b['error']}")
+        click.echo(f"{b['name'].ljust(widths[0])}  {b['package']}  BROKEN: {b['error']}")
 
 
 COMMANDS = [providers]

@@ -1,0 +1,24 @@
+"""The hooks a plugin may implement (pluggy project and entry-point group `llmring`).
+
+    from llmring.plugins import hookimpl   # (or llmring.hookspecs)
+
+    @hookimpl
+    def register_providers(register):
+        register("foo", FooProvider)       # FooProvider(settings) -> Provider
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import pluggy
+
+PROJECT = "llmring"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def register_providers(register: Callable[[str, Callable], None]) -> None:
+    """Call `register(prefix, factory)` for each provider prefix this plugin adds. `factory`
+    is called with a `ProviderSettings` and returns a `Provider` (usually the class itself)."""
