@@ -9,12 +9,14 @@ import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
-from .lockfile import Binding, Lockfile
-from .resolve import Resolution
 from .ring import Ring
 from .types import LLMRequest, LLMResponse, StreamChunk
+
+if TYPE_CHECKING:
+    from .lockfile import Binding, Lockfile
+    from .resolve import Resolution
 
 DEFAULT_CONCURRENCY = 256
 

@@ -4,10 +4,12 @@ a `[providers.NAME]` endpoint of the lockfile, all sharing one keep-alive HTTP s
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .exceptions import ProviderNotFoundError
-from .lockfile import Lockfile
+
+if TYPE_CHECKING:
+    from .lockfile import Lockfile
 
 
 class ProviderPool:

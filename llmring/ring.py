@@ -15,24 +15,23 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
-from . import lockfile as lf_mod
 from . import prepare
 from .answer import cost as _price
 from .answer import known, structured
 from .exceptions import AliasNotFoundError, ConfigurationError
 from .failover import CircuitBreaker, RetryPolicy
-from .lockfile import Binding, Lockfile
 from .pool import ProviderPool
-from .refs import alias_problem, ref_problem, split_refs
-from .resolve import Resolution, Resolver
-from .store import LockfileStore
 from .stream import Stream, open_stream, relay
 from .types import LLMRequest, LLMResponse, StreamChunk
 from .walker import Outcome, Walker
 
-__all__ = ["Resolution", "Ring", "Stream"]
+if TYPE_CHECKING:  # the lockfile machinery loads when a Ring is made, not at `import llmring`
+    from .lockfile import Binding, Lockfile, PathLike
+    from .resolve import Resolution
+
+__all__ = ["Ring", "Stream"]
 
 ENV_TIMEOUT = "LLMRING_PROVIDER_TIMEOUT_S"
 DEFAULT_READ_TIMEOUT = 120.0  # long generations legitimately take a minute or more
@@ -48,10 +47,13 @@ class Ring:
     for the whole call, retries and fallbacks included.
     """
 
-    def __init__(self, lockfile_path: Optional[lf_mod.PathLike] = None, *, profile: Optional[str] = None,
+    def __init__(self, lockfile_path: Optional[PathLike] = None, *, profile: Optional[str] = None,
                  timeout: Optional[float] = None, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
                  retry: Optional[RetryPolicy] = None, breaker: Optional[CircuitBreaker] = None,
                  pool_size: int = 64) -> None:
+        from .resolve import Resolver
+        from .store import LockfileStore
+
         self.store = LockfileStore(lockfile_path, on_change=self._lockfile_changed)
         self.resolver = Resolver(self.store, profile)
         self.providers = ProviderPool(pool_size)
@@ -144,7 +146,7 @@ class Ring:
 
         self.store.edit(change, create=False)
 
-    def init_lockfile(self, force: bool = False, path: Optional[lf_mod.PathLike] = None) -> Any:
+    def init_lockfile(self, force: bool = False, path: Optional[PathLike] = None) -> Any:
         """Write a new lockfile: at `path`, else at the file this Ring was given (lockfile_path
         or $LLMRING_LOCKFILE_PATH), else ./llmring.lock. Refuses to overwrite unless `force`."""
         return self.store.init(force, path)
@@ -243,6 +245,8 @@ class Ring:
 
 def _checked_refs(alias: str, models: Union[str, list]) -> list:
     """The models to bind, each checked; ConfigurationError saying what to fix."""
+    from .refs import alias_problem, ref_problem, split_refs
+
     problem = alias_problem(alias)
     refs = split_refs(models)
     if not problem and not refs:
