@@ -106,9 +106,14 @@ def _max_tokens(value: Any) -> Optional[str]:
 
 
 def _timeout(value: Any) -> Optional[str]:
-    if value is None or (_is_number(value) and math.isfinite(value) and value > 0):
+    return None if value is None else seconds_problem("timeout", value, " (or None for no deadline)")
+
+
+def seconds_problem(name: str, value: Any, alternative: str = "") -> Optional[str]:
+    """Why `value` is not a number of seconds above 0, or None."""
+    if _is_number(value) and math.isfinite(value) and value > 0:
         return None
-    return f"timeout must be a number of seconds above 0 (or None for no deadline), not {value!r}"
+    return f"{name} must be a number of seconds above 0{alternative}, not {value!r}"
 
 
 def _stop(value: Any) -> Optional[str]:

@@ -58,8 +58,9 @@ class Ring:
         self.resolver = Resolver(self.store, profile)
         self.providers = ProviderPool(pool_size)
         self.walker = Walker(self._provider_for_call, self._known, retry=retry or RetryPolicy(),
-                             breaker=breaker or CircuitBreaker(), connect_timeout=connect_timeout,
-                             read_timeout=timeout if timeout is not None else _env_timeout())
+                             breaker=breaker or CircuitBreaker(),
+                             connect_timeout=_seconds("connect_timeout", connect_timeout),
+                             read_timeout=_env_timeout() if timeout is None else _seconds("timeout", timeout))
 
     def _lockfile_changed(self) -> None:
         self.resolver.clear()
@@ -177,7 +178,8 @@ class Ring:
         request, res = self._prepare(target, messages, profile, params)
 
         def chunks() -> Any:
-            done = self._walk(request, res, lambda p, model, timeout: open_stream(p, model, request, timeout))
+            done = self._walk(request, res, lambda p, model, timeout: open_stream(p, model, request, timeout),
+                              whole_try=False)
             first, rest = done.result
 
             def label(chunk: StreamChunk) -> None:
@@ -197,9 +199,10 @@ class Ring:
             request = prepare.with_defaults(request, res.binding.params, res.alias, res.lockfile)
         return request, res
 
-    def _walk(self, request: LLMRequest, res: Resolution, call: Any) -> Outcome:
+    def _walk(self, request: LLMRequest, res: Resolution, call: Any, whole_try: bool = True) -> Outcome:
         requires = res.binding.requires if res.binding is not None else ()
-        return self.walker.walk(res.target, res.models, prepare.needs(request, requires), request.timeout, call)
+        return self.walker.walk(res.target, res.models, prepare.needs(request, requires), request.timeout, call,
+                                whole_try)
 
     # -- registry -------------------------------------------------------------------------
     def model_info(self, ref: str) -> Any:
@@ -258,6 +261,13 @@ def _checked_refs(alias: str, models: Union[str, list]) -> list:
     if problem:
         raise ConfigurationError(problem[0].upper() + problem[1:] + ".")
     return refs
+
+
+def _seconds(name: str, value: Any) -> float:
+    problem = prepare.seconds_problem(name, value)
+    if problem:
+        raise ConfigurationError(f"Ring({problem}).")
+    return float(value)
 
 
 def _env_timeout() -> float:

@@ -40,9 +40,11 @@ class Walker:
         self.clock, self.sleep = clock, sleep
 
     def walk(self, target: str, models: list, needs: list, timeout: Optional[float],
-             call: Callable[[Any, str, TryTimeout], Any]) -> Outcome:
+             call: Callable[[Any, str, TryTimeout], Any], whole_try: bool = True) -> Outcome:
         """Try `models` in order; return the first answer, or raise AllModelsFailedError with
-        every attempt. `timeout` is the deadline of the whole walk in seconds (or None)."""
+        every attempt. `timeout` is the deadline of the whole walk in seconds (or None).
+        `whole_try`: a try is bounded by the read timeout as a whole (a chat, whose answer
+        comes in one piece), not only between reads (a stream, which may rightly run long)."""
         attempts: list = []
         deadline = None if timeout is None else self.clock() + timeout
         for i, ref in enumerate(models):
@@ -53,7 +55,7 @@ class Walker:
                 continue
             model = ref.partition(":")[2]
             for retry in range(self.retry.max_retries + 1):
-                budget = self._budget(deadline, last)
+                budget = self._budget(deadline, last, whole_try)
                 if budget is not None and budget <= 0:
                     attempts.append(Attempt(ref, "timeout", message="the request's deadline passed"))
                     raise all_failed(target, attempts)
@@ -98,13 +100,17 @@ class Walker:
             attempts.append(Attempt(ref, "not_configured", message=str(e)))
             return None
 
-    def _budget(self, deadline: Optional[float], last: bool) -> Optional[float]:
+    def _budget(self, deadline: Optional[float], last: bool, whole_try: bool) -> Optional[float]:
         """Seconds this try may take: under a deadline, a model with fallbacks after it gets
-        half the time left, so a hanging primary cannot use up the fallbacks' time."""
+        half the time left, so a hanging primary cannot use up the fallbacks' time. A chat's
+        try never gets more than the read timeout, so a server that drips bytes slowly
+        cannot hold it past that."""
+        cap = self.read_timeout if whole_try else None
         if deadline is None:
-            return None
+            return cap
         left = deadline - self.clock()
-        return left if last or left <= 0 else left / 2
+        share = left if last or left <= 0 else left / 2
+        return share if cap is None else min(share, cap)
 
     def _try_timeout(self, budget: Optional[float]) -> TryTimeout:
         if budget is None:

@@ -181,3 +181,10 @@ def test_require_aliases_on_a_broken_lockfile_says_it_is_broken(tmp_path):
     with pytest.raises(LockfileError) as info:
         ring.require_aliases(["a"], context="my-library")
     assert "missing required aliases" not in str(info.value)
+
+
+@pytest.mark.parametrize("options", [{"timeout": "5"}, {"timeout": 0}, {"timeout": float("nan")},
+                                     {"connect_timeout": -1}, {"connect_timeout": None}])
+def test_a_ring_refuses_timeouts_that_are_not_seconds(tmp_path, options):
+    with pytest.raises(ConfigurationError, match="must be a number of seconds above 0"):
+        Ring(write_lock(tmp_path, ["mock:echo"]), **options)

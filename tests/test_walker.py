@@ -89,11 +89,22 @@ def test_a_model_with_fallbacks_gets_half_the_time_left_and_the_last_gets_all():
     assert second == 15.0 and second_tuple == (10.0, 15.0)
 
 
-def test_without_a_deadline_tries_get_the_socket_timeouts_and_no_budget():
+def test_without_a_deadline_a_chat_try_is_bounded_by_the_read_timeout_and_a_stream_only_between_reads():
     clock = Clock()
     provider = Scripted(clock)
-    walk(walker(clock, provider), provider, ["f:a"])
-    assert provider.budgets == [("a", None, (10.0, 120.0))]
+    w = walker(clock, provider)
+    walk(w, provider, ["f:a"])
+    w.walk("alias", ["f:b"], [], None, lambda p, model, t: provider.call(model, t), whole_try=False)
+    assert provider.budgets == [("a", 120.0, (10.0, 120.0)), ("b", None, (10.0, 120.0))]
+
+
+def test_under_a_deadline_a_chat_try_gets_at_most_the_read_timeout():
+    clock = Clock()
+    provider = Scripted(clock)
+    w = walker(clock, provider)
+    w.read_timeout = 2.0  # LLMRING_PROVIDER_TIMEOUT_S=2
+    walk(w, provider, ["f:a"], timeout=30.0)
+    assert provider.budgets == [("a", 2.0, (2.0, 2.0))]
 
 
 def test_tries_that_use_their_budget_end_the_walk_as_a_timeout():
