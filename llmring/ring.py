@@ -69,7 +69,12 @@ class Ring:
     # -- settings, as attributes ----------------------------------------------------------
     @property
     def profile(self) -> Optional[str]:
+        """The Ring's profile (None: $LLMRING_PROFILE, else the lockfile's default_profile)."""
         return self.resolver.profile
+
+    @profile.setter
+    def profile(self, name: Optional[str]) -> None:
+        self.resolver.profile = name
 
     @property
     def retry(self) -> RetryPolicy:

@@ -498,3 +498,11 @@ def test_every_writer_uses_the_stores_rule(tmp_path, monkeypatch):
     assert write_target(tmp_path / "given.lock") == tmp_path / "given.lock"
     with pytest.raises(LockfileError, match="is a directory"):
         write_target(tmp_path)
+
+
+def test_the_rings_profile_can_be_changed(tmp_path):
+    path = write(tmp_path / "llmring.lock", {"default": {"x": ["mock:echo"]}, "dev": {"x": ["mock:dev"]}})
+    ring = Ring(path)
+    assert ring.resolve_alias("x") == "mock:echo"
+    ring.profile = "dev"
+    assert (ring.profile, ring.resolve_alias("x")) == ("dev", "mock:dev")
