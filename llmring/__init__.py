@@ -13,18 +13,57 @@ from __future__ import annotations
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (3 ms) at start-up
 __version__ = "0.1.0"
 
+__all__ = ["AliasNotFoundError", "AllModelsFailedError", "AsyncRing", "Attempt", "BadRequestError",
+           "CircuitBreaker", "ConfigurationError", "ContentFilterError", "ContextLengthError",
+           "InvalidOutputError", "LLMRequest", "LLMResponse", "LLMRing", "LLMRingError", "LockfileError",
+           "Message", "MissingAliasesError", "ModelNotFoundError", "NoModelAvailableError",
+           "ProviderAuthenticationError", "ProviderConnectionError", "ProviderError",
+           "ProviderModelNotFoundError", "ProviderNotConfiguredError", "ProviderNotFoundError",
+           "ProviderOverloadedError", "ProviderRateLimitError", "ProviderResponseError",
+           "ProviderServerError", "ProviderTimeoutError", "RetryPolicy", "Ring", "Stream", "StreamChunk",
+           "StreamInterruptedError", "ToolCall", "UnsupportedFeatureError", "Usage", "__version__"]
+
+# name -> module it is imported from on first use; every *Error is in exceptions.
 _LAZY = {
-    "Ring": "ring", "AsyncRing": "aio", "LLMRing": "aio",
+    "Ring": "ring", "Stream": "stream", "AsyncRing": "aio", "LLMRing": "aio",
+    "RetryPolicy": "failover", "CircuitBreaker": "failover",
     "Attempt": "types", "LLMRequest": "types", "LLMResponse": "types", "Message": "types",
     "StreamChunk": "types", "ToolCall": "types", "Usage": "types",
+    **{name: "exceptions" for name in __all__ if name.endswith("Error")},
 }
-
-__all__ = ["AsyncRing", "Attempt", "LLMRequest", "LLMResponse", "LLMRing", "Message", "Ring", "StreamChunk",
-           "ToolCall", "Usage", "__version__"]
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time these load lazily
     from .aio import AsyncRing, LLMRing
+    from .exceptions import (
+        AliasNotFoundError,
+        AllModelsFailedError,
+        BadRequestError,
+        ConfigurationError,
+        ContentFilterError,
+        ContextLengthError,
+        InvalidOutputError,
+        LLMRingError,
+        LockfileError,
+        MissingAliasesError,
+        ModelNotFoundError,
+        NoModelAvailableError,
+        ProviderAuthenticationError,
+        ProviderConnectionError,
+        ProviderError,
+        ProviderModelNotFoundError,
+        ProviderNotConfiguredError,
+        ProviderNotFoundError,
+        ProviderOverloadedError,
+        ProviderRateLimitError,
+        ProviderResponseError,
+        ProviderServerError,
+        ProviderTimeoutError,
+        StreamInterruptedError,
+        UnsupportedFeatureError,
+    )
+    from .failover import CircuitBreaker, RetryPolicy
     from .ring import Ring
+    from .stream import Stream
     from .types import Attempt, LLMRequest, LLMResponse, Message, StreamChunk, ToolCall, Usage
 
 

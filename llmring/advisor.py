@@ -20,7 +20,7 @@ from typing import Any, Optional, Protocol
 import attrs
 
 from . import lockfile as lf_mod
-from .exceptions import AllModelsFailedError, ConfigurationError, LockfileError, ProviderNotFoundError, all_failed
+from .exceptions import AllModelsFailedError, ConfigurationError, ProviderNotFoundError, all_failed
 from .failover import AVAILABILITY
 from .lockfile import Binding, Lockfile
 from .refs import alias_problem, is_ref, ref_problem, split_refs
@@ -106,10 +106,9 @@ def _lines(text: str) -> list:
 def lockfile_target(file: Optional[str] = None, env: Optional[Mapping] = None) -> Path:
     """The lockfile to edit: --file, else $LLMRING_LOCKFILE_PATH, else ./llmring.lock. It need
     not exist: it is created when the first change is applied."""
-    environ = os.environ if env is None else env
-    path = Path(file or environ.get(lf_mod.ENV_PATH) or Path.cwd() / lf_mod.FILENAME)
-    if path.is_dir():
-        raise LockfileError("is a directory, not a lockfile; give the path of the lockfile itself", path=str(path))
+    from .store import write_target
+
+    path = write_target(file, env)
     if path.exists():
         lf_mod.read(path)  # a broken file cannot be edited: say so before the conversation starts
     return path

@@ -8,10 +8,15 @@ import functools
 import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Optional, Union
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from .ring import Ring
 from .types import LLMRequest, LLMResponse, StreamChunk
+
+if TYPE_CHECKING:
+    from .lockfile import Binding, Lockfile
+    from .resolve import Resolution
 
 DEFAULT_CONCURRENCY = 256
 
@@ -19,8 +24,8 @@ _DONE = object()
 
 
 class AsyncRing:
-    """`await ring.chat(...)`, `async for chunk in ring.stream(...)`; alias methods are the
-    Ring's own (they are fast and local). Accepts the same arguments as Ring, plus
+    """`await ring.chat(...)`, `async for chunk in ring.stream(...)`; alias methods are plain
+    methods, the Ring's own (they are fast and local). Accepts the same arguments as Ring, plus
     `max_concurrency`: how many calls may be in flight at once."""
 
     def __init__(self, lockfile_path: Any = None, *, max_concurrency: int = DEFAULT_CONCURRENCY,
@@ -95,14 +100,70 @@ class AsyncRing:
 
     chat_stream = stream
 
-    # Alias management: plain methods, as on Ring.
-    def __getattr__(self, name: str) -> Any:
-        if name in _DELEGATED:
-            return getattr(self.ring, name)
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+    # Alias management and lookups: the Ring's own (fast and local), as plain methods.
+    @property
+    def profile(self) -> Optional[str]:
+        return self.ring.profile
+
+    @property
+    def lockfile(self) -> Lockfile:
+        return self.ring.lockfile
+
+    @property
+    def lockfile_path(self) -> Path:
+        return self.ring.lockfile_path
+
+    @property
+    def lockfile_source(self) -> str:
+        return self.ring.lockfile_source
+
+    def resolve(self, target: str, profile: Optional[str] = None) -> Resolution:
+        return self.ring.resolve(target, profile)
+
+    def resolve_alias(self, alias: str, profile: Optional[str] = None) -> str:
+        return self.ring.resolve_alias(alias, profile)
+
+    def list_aliases(self, profile: Optional[str] = None) -> dict:
+        return self.ring.list_aliases(profile)
+
+    def has_alias(self, alias: str, profile: Optional[str] = None) -> bool:
+        return self.ring.has_alias(alias, profile)
+
+    def require_aliases(self, aliases: list, context: Optional[str] = None, profile: Optional[str] = None) -> None:
+        self.ring.require_aliases(aliases, context, profile)
+
+    def bind_alias(self, alias: str, models: Union[str, list], profile: Optional[str] = None, *,
+                   description: Optional[str] = None, params: Optional[dict] = None,
+                   requires: Optional[list] = None) -> Binding:
+        return self.ring.bind_alias(alias, models, profile, description=description, params=params,
+                                    requires=requires)
+
+    def unbind_alias(self, alias: str, profile: Optional[str] = None) -> None:
+        self.ring.unbind_alias(alias, profile)
+
+    def init_lockfile(self, force: bool = False, path: Optional[Any] = None) -> Path:
+        return self.ring.init_lockfile(force, path)
+
+    def clear_alias_cache(self) -> None:
+        self.ring.clear_alias_cache()
+
+    def active_profile(self, profile: Optional[str] = None) -> str:
+        return self.ring.active_profile(profile)
+
+    def provider(self, prefix: str) -> Any:
+        return self.ring.provider(prefix)
+
+    def model_info(self, ref: str) -> Any:
+        return self.ring.model_info(ref)
+
+    def cost(self, ref: str, usage: Any) -> tuple:
+        return self.ring.cost(ref, usage)
 
     async def close(self) -> None:
         """Release the thread pool and connections; calls still queued are cancelled."""
+        self._shutdown()
+
+    def _shutdown(self) -> None:
         with self._lock:
             executor, self._executor = self._executor, None
         if executor is not None:
@@ -119,7 +180,7 @@ class AsyncRing:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self.ring.close()
+        self._shutdown()
 
     def __repr__(self) -> str:
         return f"<AsyncRing lockfile={str(self.ring.lockfile_path)!r} ({self.ring.lockfile_source})>"
@@ -149,12 +210,6 @@ class _Awaitable:
         raise TypeError(f"chat() was called inside a running event loop, so it must be awaited before "
                         f"reading .{name}: use `await ring.chat(...)`, or llmring.Ring for blocking calls.")
 
-
-_DELEGATED = frozenset({
-    "resolve", "resolve_alias", "bind_alias", "unbind_alias", "list_aliases", "has_alias",
-    "require_aliases", "init_lockfile", "clear_alias_cache", "lockfile", "lockfile_path",
-    "lockfile_source", "provider", "profile", "active_profile", "model_info", "cost",
-})
 
 # The original llmring's name for the async service.
 LLMRing = AsyncRing

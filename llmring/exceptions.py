@@ -5,6 +5,34 @@ from __future__ import annotations
 
 from typing import Optional
 
+__all__ = [
+    "AliasNotFoundError",
+    "AllModelsFailedError",
+    "BadRequestError",
+    "ConfigurationError",
+    "ContentFilterError",
+    "ContextLengthError",
+    "InvalidOutputError",
+    "LLMRingError",
+    "LockfileError",
+    "MissingAliasesError",
+    "ModelNotFoundError",
+    "NoModelAvailableError",
+    "ProviderAuthenticationError",
+    "ProviderConnectionError",
+    "ProviderError",
+    "ProviderModelNotFoundError",
+    "ProviderNotConfiguredError",
+    "ProviderNotFoundError",
+    "ProviderOverloadedError",
+    "ProviderRateLimitError",
+    "ProviderResponseError",
+    "ProviderServerError",
+    "ProviderTimeoutError",
+    "StreamInterruptedError",
+    "UnsupportedFeatureError",
+]
+
 # kind -> (retry the same model?, fail over to the next model?)
 KINDS = {
     "not_configured": (False, True),
@@ -49,6 +77,9 @@ class MissingAliasesError(ConfigurationError):
     def __init__(self, message: str, missing: list, path: Optional[str] = None) -> None:
         self.missing, self.path = missing, path
         super().__init__(message)
+
+    def __reduce__(self) -> tuple:
+        return type(self), (self.args[0], self.missing, self.path), self.__dict__
 
 
 class ModelNotFoundError(LLMRingError, LookupError):
@@ -138,6 +169,12 @@ class ProviderResponseError(ProviderError):
     kind = "bad_request"
 
 
+class BadRequestError(ProviderResponseError, ConfigurationError):
+    """The caller's own request is wrong (a NaN temperature, an unknown tool_choice, a malformed
+    message): raised before any network call, never counted against a model. It is both a
+    ProviderResponseError (kind "bad_request") and a ConfigurationError (a ValueError)."""
+
+
 class StreamInterruptedError(ProviderError):
     """A stream broke after its first chunk; `partial` is the text received so far."""
 
@@ -165,7 +202,8 @@ def error_for_kind(kind: str, message: str, **kw) -> ProviderError:
 class AllModelsFailedError(LLMRingError):
     """No model of an alias could answer. `attempts` lists each try; `kind` is the last
     failure's. What is raised is a subclass that is also the ProviderError class of that
-    kind, so `except ProviderRateLimitError` still catches a walk that ended rate limited."""
+    kind, so `except ProviderRateLimitError` still catches a walk that ended rate limited;
+    when no model was configured, installed or found, it is also a ModelNotFoundError."""
 
     kind = "not_configured"
 
@@ -181,16 +219,28 @@ class AllModelsFailedError(LLMRingError):
         self.message = f"No model could answer for {target!r}; tried {len(attempts)}:\n{lines}"
         Exception.__init__(self, self.message)
 
+    def __reduce__(self) -> tuple:
+        return type(self), (self.target, self.attempts), self.__dict__
 
-_ALL_FAILED: dict = {}
+
+def _all_failed_class(name: str, *bases: type) -> type:
+    # Module-level names, so pickle and copy find each class again by its qualified name.
+    cls = type(name, (AllModelsFailedError, *bases), {"__module__": __name__, "__qualname__": name,
+                                                       "__doc__": AllModelsFailedError.__doc__})
+    globals()[name] = cls
+    return cls
+
+
+_ALL_FAILED = {kind: _all_failed_class(f"AllModelsFailed_{kind}", cls) for kind, cls in _BY_KIND.items()}
+# Every model unavailable because none is configured, installed or found: the seed's
+# "could not resolve alias to an available model", caught by `except ModelNotFoundError`.
+NoModelAvailableError = _all_failed_class("NoModelAvailableError", ProviderNotConfiguredError, ModelNotFoundError)
+_UNAVAILABLE = frozenset({"not_configured", "not_found"})
 
 
 def all_failed(target: str, attempts: list) -> AllModelsFailedError:
     """An AllModelsFailedError that is also the ProviderError class of the last failure's kind."""
-    last = next((a.kind for a in reversed(attempts) if a.kind), "not_configured")
-    cls = _ALL_FAILED.get(last)
-    if cls is None:
-        base = _BY_KIND[last]
-        cls = _ALL_FAILED[last] = type(f"AllModelsFailedError[{last}]", (AllModelsFailedError, base),
-                                        {"__module__": __name__})
-    return cls(target, attempts)
+    kinds = [a.kind for a in attempts if a.kind]
+    if not kinds or set(kinds) <= _UNAVAILABLE and kinds[-1] == "not_configured":
+        return NoModelAvailableError(target, attempts)
+    return _ALL_FAILED[kinds[-1]](target, attempts)

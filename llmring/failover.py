@@ -3,13 +3,12 @@ And a circuit breaker that rests a model which keeps failing."""
 
 from __future__ import annotations
 
-import threading
-import time
 from typing import Optional
 
 import attrs
 
 from .exceptions import KINDS
+from .state import MemoryState, State
 
 # Failures that say "not now" rather than "never": they count toward the circuit breaker.
 AVAILABILITY = frozenset({"rate_limit", "overloaded", "server", "timeout", "connection"})
@@ -46,37 +45,25 @@ def fails_over(kind: str) -> bool:
 
 
 class CircuitBreaker:
-    """After `threshold` availability failures in a row, a model is rested for `cooldown` seconds."""
+    """After `threshold` availability failures in a row, a model is rested for `cooldown`
+    seconds. When the rest is over, calls reach it again; its count stays at the threshold, so
+    one more failure rests it again at once and one success clears it (half-open). The counts
+    and rests live in `state` (in-process by default; see state.py)."""
 
-    def __init__(self, threshold: int = 3, cooldown: float = 30.0) -> None:
+    def __init__(self, threshold: int = 3, cooldown: float = 30.0, state: Optional[State] = None) -> None:
         self.threshold, self.cooldown = threshold, cooldown
-        self._lock = threading.Lock()
-        self._failures: dict = {}
-        self._open_until: dict = {}
+        self.state = state if state is not None else MemoryState()
 
     def is_open(self, ref: str) -> bool:
-        with self._lock:
-            until = self._open_until.get(ref)
-            if until is None:
-                return False
-            if time.monotonic() >= until:  # half-open: let one call through to probe
-                del self._open_until[ref]
-                self._failures[ref] = self.threshold - 1
-                return False
-            return True
+        return self.state.resting(ref) > 0
 
     def remaining(self, ref: str) -> float:
-        with self._lock:
-            return max(0.0, self._open_until.get(ref, 0.0) - time.monotonic())
+        return self.state.resting(ref)
 
     def record(self, ref: str, kind: Optional[str]) -> None:
-        with self._lock:
-            if kind is None:
-                self._failures.pop(ref, None)
-                self._open_until.pop(ref, None)
-            elif kind in AVAILABILITY:
-                n = self._failures.get(ref, 0) + 1
-                self._failures[ref] = n
-                if n >= self.threshold:
-                    self._open_until[ref] = time.monotonic() + self.cooldown
-
+        """Note how a try of `ref` ended: None for an answer, else the failure's kind. Only
+        failures that say "not now" (AVAILABILITY) count."""
+        if kind is None:
+            self.state.success(ref)
+        elif kind in AVAILABILITY and self.state.failure(ref) >= self.threshold:
+            self.state.rest(ref, self.cooldown)

@@ -472,3 +472,37 @@ def test_seed_library_example_in_a_script(tmp_path):
                           timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "ping\n"
+
+
+def test_every_writer_uses_the_stores_rule(tmp_path, monkeypatch):
+    """init, edits, `llmring lock init` and the advisor write where the store says: --file, else
+    $LLMRING_LOCKFILE_PATH, else ./llmring.lock; never the bundled lockfile."""
+    from click.testing import CliRunner
+
+    from llmring import advisor
+    from llmring.cli import cli
+    from llmring.store import write_target
+
+    assert write_target() == tmp_path / "llmring.lock"
+    ring = Ring()
+    assert ring.lockfile_source == "bundled" and ring.store.edit_path() == tmp_path / "llmring.lock"
+    ring.bind_alias("x", "mock:echo")
+    assert (ring.lockfile_source, ring.lockfile_path) == ("cwd", tmp_path / "llmring.lock")
+
+    target = tmp_path / "shared" / "team.lock"
+    target.parent.mkdir()
+    monkeypatch.setenv("LLMRING_LOCKFILE_PATH", str(target))
+    assert write_target() == advisor.lockfile_target() == target
+    assert CliRunner().invoke(cli, ["lock", "init"]).exit_code == 0
+    assert target.is_file() and Ring().lockfile_path == target
+    assert write_target(tmp_path / "given.lock") == tmp_path / "given.lock"
+    with pytest.raises(LockfileError, match="is a directory"):
+        write_target(tmp_path)
+
+
+def test_the_rings_profile_can_be_changed(tmp_path):
+    path = write(tmp_path / "llmring.lock", {"default": {"x": ["mock:echo"]}, "dev": {"x": ["mock:dev"]}})
+    ring = Ring(path)
+    assert ring.resolve_alias("x") == "mock:echo"
+    ring.profile = "dev"
+    assert (ring.profile, ring.resolve_alias("x")) == ("dev", "mock:dev")

@@ -227,3 +227,38 @@ def test_writing_keeps_the_files_permissions(path):
     path.chmod(0o640)
     Ring(lockfile_path=path).bind_alias("x", "openai:gpt-4o")
     assert path.stat().st_mode & 0o777 == 0o640
+
+
+def test_async_ring_alias_methods_are_real_methods(tmp_path):
+    import inspect
+
+    from llmring import AsyncRing, Ring
+
+    assert not hasattr(AsyncRing, "__getattr__")
+    for name in ("resolve", "resolve_alias", "bind_alias", "unbind_alias", "list_aliases", "has_alias",
+                 "require_aliases", "init_lockfile", "clear_alias_cache", "active_profile", "provider",
+                 "model_info", "cost"):
+        mine, ring = getattr(AsyncRing, name), getattr(Ring, name)
+        assert inspect.isfunction(mine), name
+        assert list(inspect.signature(mine).parameters) == list(inspect.signature(ring).parameters), name
+    for name in ("lockfile", "lockfile_path", "lockfile_source", "profile"):
+        assert isinstance(inspect.getattr_static(AsyncRing, name), property), name
+
+
+def test_async_ring_sync_exit_shuts_its_thread_pool_down(tmp_path):
+    import asyncio
+
+    from llmring import AsyncRing
+
+    path = tmp_path / "llmring.lock"
+    path.write_text('version = "1.0"\n\n[profiles.default]\n\n[[profiles.default.bindings]]\n'
+                    'alias = "a"\nmodels = ["mock:echo"]\n')
+    with AsyncRing(path) as service:
+        assert asyncio.run(_ask(service)) == "hi"
+        pool = service._executor
+        assert pool is not None
+    assert service._executor is None and pool._shutdown
+
+
+async def _ask(service):
+    return (await service.chat("a", "hi")).content

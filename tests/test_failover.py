@@ -20,6 +20,15 @@ from llmring.exceptions import (
 from llmring.failover import CircuitBreaker, RetryPolicy
 
 FAST = RetryPolicy(base_delay=0.001, max_delay=0.01)
+
+
+def quick_ring(path, **options):
+    """A Ring whose retries do not wait: its walker's sleep only records (mock:fail-rate_limit asks
+    for a 1 s Retry-After, which would otherwise be slept for real)."""
+    ring = Ring(path, retry=FAST, **options)
+    ring.slept = []
+    ring.walker.sleep = ring.slept.append
+    return ring
 KEY = "sk-test-very-secret-key-123456"
 
 
@@ -58,7 +67,7 @@ FAILING_OVER = sorted(k for k, (_, over) in KINDS.items() if over)
 @pytest.mark.parametrize("kind", FAILING_OVER)
 def test_each_failure_kind_fails_over_to_the_next_model(tmp_path, kind):
     path = lockfile(tmp_path, {"assistant": [f"mock:fail-{kind}", "mock:echo"]})
-    with Ring(path, retry=FAST) as ring:
+    with quick_ring(path) as ring:
         r = ring.chat("assistant", "ping")
     assert r.content == "ping"
     assert r.model == "mock:echo"
@@ -71,21 +80,21 @@ def test_each_failure_kind_fails_over_to_the_next_model(tmp_path, kind):
 
 def test_retryable_kinds_retry_the_same_model_a_bounded_number_of_times(tmp_path):
     path = lockfile(tmp_path, {"a": ["mock:fail-server", "mock:echo"]})
-    with Ring(path, retry=FAST) as ring:
+    with quick_ring(path) as ring:
         r = ring.chat("a", "x")
     assert [a.kind for a in r.attempts] == ["server", "server", "server", None]
 
 
 def test_non_retryable_kinds_are_tried_once(tmp_path):
     path = lockfile(tmp_path, {"a": ["mock:fail-auth", "mock:echo"]})
-    with Ring(path, retry=FAST) as ring:
+    with quick_ring(path) as ring:
         r = ring.chat("a", "x")
     assert [a.kind for a in r.attempts] == ["auth", None]
 
 
 def test_bad_request_raises_at_once_without_trying_fallbacks(tmp_path):
     path = lockfile(tmp_path, {"a": ["mock:fail-bad_request", "mock:echo"]})
-    with Ring(path, retry=FAST) as ring, pytest.raises(ProviderResponseError) as info:
+    with quick_ring(path) as ring, pytest.raises(ProviderResponseError) as info:
         ring.chat("a", "x")
     err = info.value
     assert isinstance(err, AllModelsFailedError)
@@ -95,7 +104,7 @@ def test_bad_request_raises_at_once_without_trying_fallbacks(tmp_path):
 
 def test_flaky_model_recovers_on_retry(tmp_path):
     path = lockfile(tmp_path, {"a": ["mock:flaky-overloaded-2"]})
-    with Ring(path, retry=FAST) as ring:
+    with quick_ring(path) as ring:
         r = ring.chat("a", "hello")
     assert r.content == "hello"
     assert [a.kind for a in r.attempts] == ["overloaded", "overloaded", None]
@@ -103,7 +112,7 @@ def test_flaky_model_recovers_on_retry(tmp_path):
 
 def test_all_failed_lists_every_attempt_and_is_catchable_by_the_last_kind(tmp_path):
     path = lockfile(tmp_path, {"a": ["mock:fail-auth", "mock:fail-rate_limit"]})
-    with Ring(path, retry=FAST) as ring, pytest.raises(ProviderRateLimitError) as info:
+    with quick_ring(path) as ring, pytest.raises(ProviderRateLimitError) as info:
         ring.chat("a", "x")
     err = info.value
     assert isinstance(err, AllModelsFailedError)
@@ -142,7 +151,7 @@ def test_connection_refused_fails_over(tmp_path, monkeypatch):
     monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{port}/v1")
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     path = lockfile(tmp_path, {"a": ["openai:gpt-4o-mini", "mock:echo"]})
-    with Ring(path, retry=FAST) as ring:
+    with quick_ring(path) as ring:
         r = ring.chat("a", "hi")
     assert r.model == "mock:echo"
     assert {a.kind for a in r.attempts if not a.ok} == {"connection"}
@@ -160,12 +169,12 @@ def test_hanging_primary_hits_the_read_timeout_and_fails_over(tmp_path, openai_e
 
 def test_request_timeout_is_one_deadline_for_the_whole_walk(tmp_path, openai_env):
     server = openai_env
-    server.add("POST", "/v1/chat/completions", Reply(delay=3, json={}))
+    server.add("POST", "/v1/chat/completions", Reply(delay=30, json={}))
     path = lockfile(tmp_path, {"a": ["openai:gpt-4o-mini", "openai:gpt-4o"]})
     started = time.monotonic()
-    with Ring(path, retry=FAST) as ring, pytest.raises(AllModelsFailedError) as info:
+    with quick_ring(path) as ring, pytest.raises(AllModelsFailedError) as info:
         ring.chat(LLMRequest(model="a", messages=["hi"], timeout=0.6))
-    assert time.monotonic() - started < 3  # cut by the deadline, not by the server's 3 s
+    assert time.monotonic() - started < 15  # cut by the 0.6 s deadline, not by the server's 30 s
     assert info.value.kind == "timeout"
     # The hanging primary got only part of the time: the fallback was still tried.
     tried = {a.model for a in info.value.attempts if a.kind == "timeout" and a.elapsed > 0}
@@ -187,7 +196,7 @@ def test_circuit_breaker_rests_a_failing_model_but_not_the_last_one(tmp_path, op
     server.add("POST", "/v1/chat/completions", openai_error(503, "down", "server_error"))
     path = lockfile(tmp_path, {"a": ["openai:gpt-4o-mini", "mock:echo"], "b": ["openai:gpt-4o-mini"]})
     breaker = CircuitBreaker(threshold=3, cooldown=60)
-    with Ring(path, retry=FAST, breaker=breaker) as ring:
+    with quick_ring(path, breaker=breaker) as ring:
         ring.chat("a", "1")  # three failures: the breaker opens
         calls = len(server.requests)
         r = ring.chat("a", "2")
@@ -289,7 +298,7 @@ def test_structured_output_is_parsed_and_a_wrong_shape_fails_over(tmp_path):
 
 def test_stream_fails_over_before_the_first_chunk(tmp_path):
     path = lockfile(tmp_path, {"a": ["mock:fail-overloaded", "mock:echo"]})
-    with Ring(path, retry=FAST) as ring:
+    with quick_ring(path) as ring:
         chunks = list(ring.stream("a", "one two three"))
     assert "".join(c.delta for c in chunks) == "one two three"
     final = chunks[-1]
@@ -315,28 +324,25 @@ def test_stream_failure_after_the_first_chunk_carries_the_partial_text(tmp_path,
 
 def test_async_ring_runs_calls_concurrently(tmp_path, openai_env):
     server = openai_env
-    state = {"now": 0, "peak": 0}
-    lock = threading.Lock()
+    calls = 60
+    # The server answers only once all calls are in flight at once: a small pool would never
+    # get there (the barrier breaks after a generous wait and the calls fail).
+    together = threading.Barrier(calls, timeout=60)
 
-    def slow(_req):
-        with lock:
-            state["now"] += 1
-            state["peak"] = max(state["peak"], state["now"])
-        time.sleep(0.5)
-        with lock:
-            state["now"] -= 1
+    def held(_req):
+        together.wait()
         return openai_ok()
 
-    server.add("POST", "/v1/chat/completions", slow)
+    server.add("POST", "/v1/chat/completions", held)
     path = lockfile(tmp_path, {"a": ["openai:gpt-4o-mini"]})
 
     async def main():
-        async with LLMRing(lockfile_path=path) as service:
-            return await asyncio.gather(*(service.chat("a", f"q{i}") for i in range(60)))
+        async with LLMRing(lockfile_path=path, retry=RetryPolicy(max_retries=0)) as service:
+            return await asyncio.gather(*(service.chat("a", f"q{i}") for i in range(calls)))
 
     results = asyncio.run(main())
-    assert len(results) == 60 and all(r.content == "from openai" for r in results)
-    assert state["peak"] >= 50  # not a small pool: the calls were in flight together
+    assert len(results) == calls and all(r.content == "from openai" for r in results)
+    assert not together.broken
 
 
 def test_async_stream_and_sync_use_of_llmring(tmp_path):
@@ -355,7 +361,7 @@ def test_cancelling_an_async_stream_cuts_its_connection_at_once(tmp_path, openai
     server = openai_env
     chunk = {"id": "c", "object": "chat.completion.chunk",
              "choices": [{"index": 0, "delta": {"content": "tick "}, "finish_reason": None}]}
-    server.add("POST", "/v1/chat/completions", Reply(chunks=sse(*[chunk] * 20), chunk_delay=3))
+    server.add("POST", "/v1/chat/completions", Reply(chunks=sse(*[chunk] * 20), chunk_delay=30))
     path = lockfile(tmp_path, {"slow": ["openai:gpt-4o-mini"], "quick": ["mock:echo"]})
 
     async def main():
@@ -372,8 +378,8 @@ def test_cancelling_an_async_stream_cuts_its_connection_at_once(tmp_path, openai
             with pytest.raises(asyncio.CancelledError):
                 await task
             # The only pool thread was reading the slow stream; it is free long before the
-            # server's next chunk (3 s) only if the connection was cut at once.
-            return await asyncio.wait_for(service.chat("quick", "next"), timeout=1.5)
+            # server's next chunk (30 s) only if the connection was cut at once.
+            return await asyncio.wait_for(service.chat("quick", "next"), timeout=15)
 
     assert asyncio.run(main()).content == "next"
 
@@ -421,7 +427,7 @@ def test_a_provider_bug_fails_over_without_retrying_the_paid_call(tmp_path):
 
     registry.register(Plugin(), name="test-buggy-plugin")
     path = lockfile(tmp_path, {"a": ["buggy:model", "mock:echo"]})
-    with Ring(path, retry=FAST) as ring:
+    with quick_ring(path) as ring:
         r = ring.chat("a", "hi")
     assert r.model == "mock:echo"
     assert calls == ["model"]  # tried once, not retried
@@ -463,17 +469,24 @@ def test_a_streamed_structured_answer_is_parsed_on_the_final_chunk(tmp_path):
 
 def test_cancelling_an_async_chat_leaves_the_ring_usable(tmp_path, openai_env):
     server = openai_env
-    server.add("POST", "/v1/chat/completions", Reply(delay=0.5, json=openai_ok("late").json), openai_ok("next"))
+    arrived, release = threading.Event(), threading.Event()
+
+    def held(_req):
+        arrived.set()
+        release.wait(30)
+        return openai_ok("late")
+
+    server.add("POST", "/v1/chat/completions", held, openai_ok("next"))
     path = lockfile(tmp_path, {"a": ["openai:gpt-4o-mini"]})
 
     async def main():
         async with LLMRing(lockfile_path=path) as service:
             task = asyncio.ensure_future(service.chat("a", "slow"))
-            await asyncio.sleep(0.1)
+            await asyncio.get_running_loop().run_in_executor(None, arrived.wait, 30)
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
-            await asyncio.sleep(0.6)  # the abandoned call finishes in its thread meanwhile
+            release.set()  # the abandoned call finishes in its thread
             return await service.chat("a", "again")
 
     assert asyncio.run(main()).content == "next"

@@ -32,6 +32,8 @@ def test_the_common_names_load_only_attrs():
     modules = loaded_after("from llmring import Ring, LLMRequest, Message")
     assert heavy_in(modules) == []
     assert "attrs" in modules
+    # The lockfile machinery (model classes, TOML, refs) loads when a Ring is made.
+    assert not {"llmring.lockfile", "llmring.store", "llmring.resolve", "llmring.refs"} & modules
 
 
 def test_building_a_ring_and_resolving_loads_no_network_stack(tmp_path):

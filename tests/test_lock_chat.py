@@ -535,7 +535,7 @@ def test_lockfile_target_order(tmp_path, monkeypatch):
     monkeypatch.setenv(lf_mod.ENV_PATH, str(tmp_path / "env.lock"))
     assert adv.lockfile_target() == tmp_path / "env.lock"
     assert adv.lockfile_target(str(tmp_path / "given.lock")) == tmp_path / "given.lock"
-    with pytest.raises(adv.LockfileError, match="is a directory"):
+    with pytest.raises(lf_mod.LockfileError, match="is a directory"):
         adv.lockfile_target(str(tmp_path))
 
 

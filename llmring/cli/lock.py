@@ -19,13 +19,13 @@ def lock() -> None:
 @lock.command()
 @click.option("--force", is_flag=True, help="Overwrite an existing lockfile.")
 @click.option("--file", "file", type=click.Path(dir_okay=False), default=None,
-              help="Where to write it (default: ./llmring.lock).")
+              help="Where to write it (default: $LLMRING_LOCKFILE_PATH, then ./llmring.lock).")
 def init(force: bool, file: Optional[str]) -> None:
     """Create a lockfile with a default profile."""
     from ..init import create
-    from ..lockfile import FILENAME
+    from ..store import write_target
 
-    path = Path(file) if file else Path.cwd() / FILENAME
+    path = write_target(file)
     lf = create(path, force)
     count = sum(len(p.bindings) for p in lf.profiles.values())
     click.echo(f"Created {path} with {count} alias{'es' if count != 1 else ''}:")
@@ -44,20 +44,17 @@ def validate(file: Optional[str], strict: bool, as_json: bool) -> None:
     providers not installed, missing keys, aliases without fallbacks, required capabilities.
     Exit 1 on errors (and, with --strict, on warnings)."""
     from ..checks import check
-    from ..exceptions import LockfileError
-    from ..lockfile import locate, read
+    from ..store import LockfileStore
     from .common import echo_json
 
-    located = locate(file)
-    if located.source == "bundled":
-        raise LockfileError("no lockfile found here; create one with `llmring lock init` or pass --file",
-                            path=str(Path.cwd() / "llmring.lock"))
-    lf = read(located.path)
+    store = LockfileStore(file)
+    path = store.own()
+    lf = store.current()
     findings = check(lf)
     errors = [f for f in findings if f.level == "error" or strict]
     aliases = sum(len(p.bindings) for p in lf.profiles.values())
     if as_json:
-        echo_json({"lockfile": str(located.path), "valid": not errors, "profiles": sorted(lf.profiles),
+        echo_json({"lockfile": str(path), "valid": not errors, "profiles": sorted(lf.profiles),
                    "aliases": aliases, "findings": [
                        {"level": f.level, "profile": f.profile, "alias": f.alias, "model": f.model,
                         "message": f.message} for f in findings]})
@@ -70,7 +67,7 @@ def validate(file: Optional[str], strict: bool, as_json: bool) -> None:
         counts = ", ".join(_count(n, word) for n, word in (
             (len(lf.profiles), "profile"), (aliases, "binding"), (sum(f.level == "error" for f in findings), "error"),
             (sum(f.level == "warning" for f in findings), "warning")))
-        click.echo(f"{'✗' if errors else '✓'} {located.path} {verdict}: {counts}.")
+        click.echo(f"{'✗' if errors else '✓'} {path} {verdict}: {counts}.")
     if errors:
         raise SystemExit(1)
 

@@ -1,0 +1,78 @@
+"""The providers a Ring talks to: one per prefix, made on first use from an installed plugin or
+a `[providers.NAME]` endpoint of the lockfile, all sharing one keep-alive HTTP session."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from .exceptions import ProviderNotFoundError
+
+if TYPE_CHECKING:
+    from .lockfile import Lockfile
+
+
+class ProviderPool:
+    """Providers by prefix. `drop()` (when the lockfile changes) closes them; the next call
+    makes them again from the new file."""
+
+    def __init__(self, pool_size: int = 64) -> None:
+        self.pool_size = pool_size
+        self._lock = threading.RLock()
+        self._providers: dict = {}
+        self._session: Any = None
+
+    @property
+    def session(self) -> Any:
+        """The keep-alive HTTP session every provider shares (requests is imported here, on first use)."""
+        with self._lock:
+            if self._session is None:
+                import requests
+                from requests.adapters import HTTPAdapter
+
+                from . import __version__
+
+                s = requests.Session()
+                adapter = HTTPAdapter(pool_connections=16, pool_maxsize=self.pool_size)
+                s.mount("http://", adapter)
+                s.mount("https://", adapter)
+                s.headers["User-Agent"] = f"llmring/{__version__}"
+                self._session = s
+            return self._session
+
+    def get(self, prefix: str, lf: Lockfile) -> Any:
+        """The provider for `prefix`; ProviderNotFoundError naming what is installed if none."""
+        existing = self._providers.get(prefix)
+        if existing is not None:
+            return existing
+        endpoint = lf.providers.get(prefix)
+        with self._lock:
+            existing = self._providers.get(prefix)
+            if existing is not None:
+                return existing
+            from .plugins import registry
+            from .provider import ProviderSettings
+
+            if endpoint is not None:
+                try:
+                    info = registry.get(endpoint.type)
+                except ProviderNotFoundError as e:
+                    raise ProviderNotFoundError(f"[providers.{prefix}] in {lf.path} has type {endpoint.type!r}, "
+                                                f"which no installed provider offers. {e}") from None
+            else:
+                info = registry.get(prefix)
+            made = self._providers[prefix] = info.factory(ProviderSettings.of(prefix, endpoint, session=self.session))
+            return made
+
+    def drop(self) -> None:
+        with self._lock:
+            for p in self._providers.values():
+                p.close()
+            self._providers.clear()
+
+    def close(self) -> None:
+        with self._lock:
+            self.drop()
+            if self._session is not None:
+                self._session.close()
+                self._session = None

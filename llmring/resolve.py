@@ -1,0 +1,121 @@
+"""Resolution: which models an alias leads to, through the chosen profile of the lockfile.
+
+Profile: explicit `profile=` > the Ring's > $LLMRING_PROFILE > the file's default_profile. An
+alias missing from the chosen profile is looked up in the default profile."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Optional
+
+from . import lockfile as lf_mod
+from .exceptions import AliasNotFoundError, ConfigurationError, MissingAliasesError
+from .lockfile import Lockfile
+from .refs import alias_problem, is_ref, ref_problem
+from .store import LockfileStore
+
+
+class Resolution:
+    """Where a target leads: its models in order (primary first), and the alias, profile,
+    binding and lockfile that said so (None for a direct provider:model reference)."""
+
+    __slots__ = ("target", "models", "profile", "alias", "binding", "lockfile")
+
+    def __init__(self, target: str, models: list, profile: Optional[str] = None, alias: Optional[str] = None,
+                 binding: Any = None, lockfile: Optional[Path] = None) -> None:
+        self.target, self.models, self.profile, self.alias = target, models, profile, alias
+        self.binding, self.lockfile = binding, lockfile
+
+    def __repr__(self) -> str:
+        return f"Resolution({self.target!r} -> {self.models!r}, profile={self.profile!r})"
+
+
+class Resolver:
+    """Resolves targets against a store's lockfile; results are cached until the file changes
+    (the store calls `clear`)."""
+
+    def __init__(self, store: LockfileStore, profile: Optional[str] = None) -> None:
+        self.store, self.profile = store, profile
+        self._lock = threading.Lock()
+        self._cache: dict = {}
+
+    def clear(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+    def profile_name(self, lf: Lockfile, profile: Optional[str] = None) -> str:
+        return lf_mod.choose_profile(lf, profile or self.profile)
+
+    def resolve(self, target: str, profile: Optional[str] = None) -> Resolution:
+        """The models `target` (an alias or a provider:model reference) leads to."""
+        if is_ref(target):
+            problem = ref_problem(target)
+            if problem:
+                raise ConfigurationError(problem[0].upper() + problem[1:] + ".")
+            return Resolution(target, [target.strip()])
+        lf = self.store.current()
+        name = self.profile_name(lf, profile)
+        with self._lock:
+            hit = self._cache.get((target, name))
+        if hit is not None:
+            return hit
+        if name not in lf.profiles and lf.profiles:
+            lf.profile(name)  # raises: lists the profiles there are
+        found = lf.find(target, name)
+        if found is None:
+            raise self._not_found(lf, target, name)
+        binding, source = found
+        res = Resolution(target, list(binding.models), source, target, binding, self.store.path)
+        with self._lock:
+            self._cache[(target, name)] = res
+        return res
+
+    def list_aliases(self, profile: Optional[str] = None) -> dict:
+        """alias -> primary model, for the profile (with aliases it inherits from the default profile)."""
+        lf = self.store.current()
+        name = self.profile_name(lf, profile)
+        out: dict = {}
+        for pname in dict.fromkeys((lf.default_profile, name)):
+            p = lf.profiles.get(pname)
+            if p is None and pname == name and lf.profiles:
+                lf.profile(name)  # raises with the list of profiles
+            for b in p.bindings if p else ():
+                out[b.alias] = b.models[0]
+        return out
+
+    def has_alias(self, alias: str, profile: Optional[str] = None) -> bool:
+        """Whether the alias resolves; never raises."""
+        try:
+            self.resolve(alias, profile)
+        except Exception:  # noqa: BLE001 - documented to answer, never to raise
+            return False
+        return not is_ref(alias)
+
+    def require_aliases(self, aliases: list, context: Optional[str] = None, profile: Optional[str] = None) -> None:
+        """Raise MissingAliasesError naming every alias the lockfile lacks. A lockfile that
+        cannot be read raises its own LockfileError: the file is broken, not short of aliases."""
+        self.store.current()
+        missing = [a for a in aliases if not self.has_alias(a, profile)]
+        if missing:
+            who = f" for {context}" if context else ""
+            path = self.store.path
+            raise MissingAliasesError(
+                f"Lockfile missing required aliases{who}: {', '.join(missing)}.\n"
+                f"Lockfile path: {path}\n"
+                "Please ensure your lockfile defines these aliases.", missing, str(path))
+
+    def _not_found(self, lf: Lockfile, alias: str, profile: str) -> AliasNotFoundError:
+        import difflib
+
+        problem = alias_problem(alias)
+        if problem:
+            return AliasNotFoundError(problem[0].upper() + problem[1:] + ".")
+        known = sorted(self.list_aliases(profile)) if profile in lf.profiles or not lf.profiles else []
+        close = difflib.get_close_matches(alias, known, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        where = f"profile {profile!r} of {self.store.path}"
+        if self.store.source == "bundled":
+            where += " (llmring's bundled lockfile: create your own with `llmring lock init`)"
+        return AliasNotFoundError(f"Alias {alias!r} is not bound in {where}.{hint} "
+                                  f"Bind it with `llmring bind {alias} provider:model`.")

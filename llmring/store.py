@@ -1,0 +1,112 @@
+"""The lockfile store: the one place that decides which lockfile is read and which is written,
+caches the parsed file, re-reads it when it changes on disk, and applies edits.
+
+Reading: explicit path (must exist) > $LLMRING_LOCKFILE_PATH (must exist) > ./llmring.lock >
+llmring's bundled lockfile (lockfile.locate). Writing (edits, init, the advisor): the file
+being read, except that the bundled lockfile is never edited: `write_target` (the --file
+given, else $LLMRING_LOCKFILE_PATH, else ./llmring.lock) is used instead."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from . import lockfile as lf_mod
+from .exceptions import LockfileError
+from .lockfile import Lockfile
+
+
+def write_target(file: Optional[lf_mod.PathLike] = None, env: Optional[Mapping] = None) -> Path:
+    """Where a lockfile is created or edited: `file`, else $LLMRING_LOCKFILE_PATH, else
+    ./llmring.lock. It need not exist; a directory is refused."""
+    environ = os.environ if env is None else env
+    path = Path(file or environ.get(lf_mod.ENV_PATH) or Path.cwd() / lf_mod.FILENAME)
+    if path.is_dir():
+        raise LockfileError("is a directory, not a lockfile; give the path of the lockfile itself", path=str(path))
+    return path
+
+
+class LockfileStore:
+    """One lockfile, found by the reading rule, parsed once and re-read when its size, time or
+    inode changes. `on_change()` is called whenever what was read may be out of date, so the
+    owner can drop what it derived from it (resolved aliases, providers). Thread-safe."""
+
+    def __init__(self, path: Optional[lf_mod.PathLike] = None, *,
+                 on_change: Optional[Callable[[], None]] = None) -> None:
+        self._located = lf_mod.locate(path)
+        self._on_change = on_change or (lambda: None)
+        self._lock = threading.RLock()
+        self._lockfile: Optional[Lockfile] = None
+        self._stamp: Any = None
+
+    @property
+    def path(self) -> Path:
+        return self._located.path
+
+    @property
+    def source(self) -> str:
+        """How the lockfile was found: explicit, env, cwd or bundled."""
+        return self._located.source
+
+    def own(self) -> Path:
+        """The project's lockfile path; LockfileError when only the bundled one was found."""
+        if self.source == "bundled":
+            raise LockfileError("no lockfile found here; create one with `llmring lock init` or pass --file",
+                                path=str(Path.cwd() / lf_mod.FILENAME))
+        return self.path
+
+    def current(self) -> Lockfile:
+        """The parsed lockfile, re-read when the file changed on disk (one stat per call)."""
+        try:
+            st = self.path.stat()
+            stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        except OSError:
+            stamp = None
+        with self._lock:
+            if self._lockfile is None or stamp != self._stamp:
+                self._lockfile = lf_mod.read(self.path)
+                self._stamp = stamp
+                self._on_change()
+            return self._lockfile
+
+    def loaded(self) -> Lockfile:
+        """The lockfile as last read, without checking the disk again (within one call)."""
+        lf = self._lockfile
+        return lf if lf is not None else self.current()
+
+    def forget(self) -> None:
+        """Read the file again on next use."""
+        with self._lock:
+            self._lockfile = None
+            self._on_change()
+
+    def edit_path(self) -> Path:
+        """Where edits go: the file being read, or write_target() instead of the bundled one."""
+        return write_target() if self.source == "bundled" else self.path
+
+    def edit(self, change: Callable[[Lockfile], Any], create: bool) -> Any:
+        """Apply `change` to the lockfile on disk (read-modify-write under its lock); from then
+        on this store reads the file it wrote."""
+        path = self.edit_path()
+        result = lf_mod.edit(path, change, create=create)
+        self._switch(path, "cwd")
+        return result
+
+    def init(self, force: bool = False, path: Optional[lf_mod.PathLike] = None) -> Path:
+        """Write a new lockfile at `path`, else where edits go; refuses to overwrite unless `force`."""
+        from .init import create
+
+        target = write_target(path) if path else self.edit_path()
+        create(target, force)
+        self._switch(target, "explicit" if path or self.source in ("explicit", "env") else "cwd")
+        return target
+
+    def _switch(self, path: Path, source: str) -> None:
+        with self._lock:
+            if path != self.path:
+                self._located = lf_mod.Located(path, source)
+            self._lockfile = None
+            self._on_change()

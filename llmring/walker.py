@@ -1,0 +1,145 @@
+"""The failover walk: try an alias's models in order, retrying and failing over by each
+failure's kind (failover.py), under one deadline for the whole walk, until one answers.
+
+One plain loop serves chat and stream: the caller passes `call(provider, model, timeout)`,
+which does one try (a chat, or opening a stream up to its first chunk) and returns its result
+or raises a ProviderError. The clock and the sleep are injectable, so tests never wait."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Optional
+
+from .deadline import TryTimeout
+from .exceptions import ProviderError, ProviderNotFoundError, all_failed
+from .failover import CircuitBreaker, RetryPolicy, fails_over
+from .types import Attempt
+
+
+class Outcome:
+    """A walk that ended in an answer: which model gave it, what it returned, what happened on
+    the way, and what the registry knows of that model (for the cost)."""
+
+    __slots__ = ("ref", "result", "attempts", "known", "provider")
+
+    def __init__(self, ref: str, result: Any, attempts: list, known: tuple, provider: Any) -> None:
+        self.ref, self.result, self.attempts, self.known, self.provider = ref, result, attempts, known, provider
+
+
+class Walker:
+    """Walks models for a Ring. `providers(prefix)` gives a provider (or raises
+    ProviderNotFoundError); `lookup(ref)` gives (ModelInfo or None, problem) and is called
+    once per model per call."""
+
+    def __init__(self, providers: Callable[[str], Any], lookup: Callable[[str], tuple], *,
+                 retry: RetryPolicy, breaker: CircuitBreaker, connect_timeout: float, read_timeout: float,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.providers, self.lookup = providers, lookup
+        self.retry, self.breaker = retry, breaker
+        self.connect_timeout, self.read_timeout = connect_timeout, read_timeout
+        self.clock, self.sleep = clock, sleep
+
+    def walk(self, target: str, models: list, needs: list, timeout: Optional[float],
+             call: Callable[[Any, str, TryTimeout], Any], whole_try: bool = True) -> Outcome:
+        """Try `models` in order; return the first answer, or raise AllModelsFailedError with
+        every attempt. `timeout` is the deadline of the whole walk in seconds (or None).
+        `whole_try`: a try is bounded by the read timeout as a whole (a chat, whose answer
+        comes in one piece), not only between reads (a stream, which may rightly run long)."""
+        attempts: list = []
+        deadline = None if timeout is None else self.clock() + timeout
+        for i, ref in enumerate(models):
+            last = i == len(models) - 1
+            known = self.lookup(ref)
+            provider = self._usable(ref, known[0], needs, last, attempts)
+            if provider is None:
+                continue
+            model = ref.partition(":")[2]
+            for retry in range(self.retry.max_retries + 1):
+                budget = self._budget(deadline, last, whole_try)
+                if budget is not None and budget <= 0:
+                    attempts.append(Attempt(ref, "timeout", message="the request's deadline passed"))
+                    raise all_failed(target, attempts)
+                started = self.clock()
+                try:
+                    result = call(provider, model, self._try_timeout(budget))
+                except ProviderError as e:
+                    error = e
+                except Exception as e:  # noqa: BLE001 - a provider bug must not sink the fallbacks
+                    error = _unexpected(provider, e)
+                else:
+                    self.breaker.record(ref, None)
+                    attempts.append(Attempt(ref, elapsed=self.clock() - started))
+                    return Outcome(ref, result, attempts, known, provider)
+                attempts.append(Attempt(ref, error.kind, error.status, _one_line(error), self.clock() - started,
+                                        retry_after=error.retry_after))
+                _log().warning("llmring: %s", attempts[-1].describe())
+                if not fails_over(error.kind):  # the request itself is wrong: not the model's fault
+                    raise all_failed(target, attempts)
+                self.breaker.record(ref, error.kind)
+                delay = self.retry.delay(error.kind, retry, error.retry_after)
+                if delay is None or (deadline is not None and self.clock() + delay >= deadline):
+                    break
+                self.sleep(delay)
+        raise all_failed(target, attempts)
+
+    def _usable(self, ref: str, info: Any, needs: list, last: bool, attempts: list) -> Any:
+        """The provider for `ref`, or None after recording why it is skipped."""
+        lacking = _lacks(info, needs)
+        if lacking:
+            attempts.append(Attempt(ref, "unsupported", skipped=True,
+                                    message=f"the model registry says it cannot do {lacking}"))
+            return None
+        if not last and self.breaker.is_open(ref):  # the last model left is always tried
+            attempts.append(Attempt(ref, "overloaded", skipped=True, message=(
+                f"it failed {self.breaker.threshold} times in a row; resting for another "
+                f"{self.breaker.remaining(ref):.0f} s")))
+            return None
+        try:
+            return self.providers(ref.partition(":")[0])
+        except ProviderNotFoundError as e:
+            attempts.append(Attempt(ref, "not_configured", message=str(e)))
+            return None
+
+    def _budget(self, deadline: Optional[float], last: bool, whole_try: bool) -> Optional[float]:
+        """Seconds this try may take: under a deadline, a model with fallbacks after it gets
+        half the time left, so a hanging primary cannot use up the fallbacks' time. A chat's
+        try never gets more than the read timeout, so a server that drips bytes slowly
+        cannot hold it past that."""
+        cap = self.read_timeout if whole_try else None
+        if deadline is None:
+            return cap
+        left = deadline - self.clock()
+        share = left if last or left <= 0 else left / 2
+        return share if cap is None else min(share, cap)
+
+    def _try_timeout(self, budget: Optional[float]) -> TryTimeout:
+        if budget is None:
+            return TryTimeout(self.connect_timeout, self.read_timeout)
+        return TryTimeout(min(self.connect_timeout, budget), min(self.read_timeout, budget), budget)
+
+
+def _lacks(info: Any, needs: list) -> str:
+    """The first capability `needs` asks for that the registry says the model lacks, or ""."""
+    if not needs or info is None or not info.capabilities:
+        return ""  # unknown models are given the benefit of the doubt
+    return next((label for label, any_of in needs if not any(info.has(c) for c in any_of)), "")
+
+
+def _unexpected(provider: Any, exc: Exception) -> ProviderError:
+    # A bug in a provider (ours or a plugin's) repeats: retrying would pay for the same paid
+    # call again. Fail over instead, and say what broke.
+    return provider.error("invalid_output", f"failed unexpectedly ({type(exc).__name__}: {exc}); "
+                                            "please report this to the provider plugin's authors")
+
+
+def _log() -> Any:
+    import logging  # only on the failure path: start-up does not pay for it
+
+    logger = logging.getLogger("llmring")
+    if not logger.handlers:  # a library prints nothing unless the application configures logging
+        logger.addHandler(logging.NullHandler())
+    return logger
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())[:500]
