@@ -311,7 +311,9 @@ class Ring:
         if left <= 0:
             return None
         share = left if last else left / 2
-        return (min(self.connect_timeout, share), min(self.read_timeout, share))
+        from .deadline import TryTimeout
+
+        return TryTimeout(min(self.connect_timeout, share), min(self.read_timeout, share), budget=share)
 
     def _tries(self, request: LLMRequest, res: Resolution, attempts: list) -> Iterator[tuple]:
         """Yield (ref, provider, model, timeout) for each try of the walk. The caller reports
@@ -457,15 +459,10 @@ class Ring:
         """The keep-alive HTTP session every provider of this Ring shares."""
         with self._lock:
             if self._session is None:
-                import requests
-                from requests.adapters import HTTPAdapter
-
                 from . import __version__
+                from .transport import new_session
 
-                s = requests.Session()
-                adapter = HTTPAdapter(pool_connections=16, pool_maxsize=self.pool_size)
-                s.mount("http://", adapter)
-                s.mount("https://", adapter)
+                s = new_session(self.pool_size)
                 s.headers["User-Agent"] = f"llmring/{__version__}"
                 self._session = s
             return self._session
