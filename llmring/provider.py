@@ -186,8 +186,8 @@ class Provider:
             try:
                 transport.read_body(response, self.max_answer_bytes)
             except transport.BodyTooLarge as e:
-                raise self.error("invalid_output", f"answered with {e} of data, more than the "
-                                 f"{transport.describe_size(e.limit)} llmring reads of an answer.") from None
+                raise self.error("invalid_output", f"answered with {e} of data; llmring reads at most "
+                                 f"{transport.describe_size(e.limit)} of an answer.") from None
             except requests.RequestException as e:
                 raise self.transport_error(e) from None
         return response

@@ -336,7 +336,7 @@ def _as_requests_error(exc: Exception) -> requests.RequestException:
 
 def read_body(response: requests.Response, limit: int) -> bytes:
     """The whole body, or BodyTooLarge once it passes `limit` bytes (the rest is never read
-    and the connection is closed, not pooled). One copy: chunks are joined once."""
+    and the connection is closed, not pooled). Chunks are joined once; nothing else copies it."""
     declared = _declared_length(response)
     if declared is not None and declared > limit and not response.headers.get("content-encoding"):
         finish(response, clean=False)

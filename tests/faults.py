@@ -227,15 +227,19 @@ def giant_line(size: int, prefix: bytes = b"data: ") -> Case:
     return case
 
 
-def unchunked_sse(events: list, every: float = 0.3) -> Case:
+def unchunked_sse(events: list, every: float = 0.3, gate: Optional[threading.Event] = None) -> Case:
     """SSE events (each bytes, blank line included) with no length and no chunking, one every
-    `every` seconds, then the connection closes (as proxies that buffer nothing do)."""
+    `every` seconds, then the connection closes (as proxies that buffer nothing do). With a
+    `gate`, nothing follows the first event until the gate is set (or CASE_SECONDS pass): a
+    client that waits for more bytes before handing the first event over never sees it early."""
 
     def case(conn: socket.socket, _: Request) -> None:
         started = time.monotonic()
         conn.sendall(head(200, {"Content-Type": "text/event-stream", "Connection": "close"}))
-        for event in events:
+        for i, event in enumerate(events):
             conn.sendall(event)
+            if i == 0 and gate is not None:
+                gate.wait(CASE_SECONDS)
             if not _pace(every, started):
                 return
 
