@@ -4,6 +4,7 @@ it: each fault of tests/faults.py through a real provider, with `mock:echo` as t
 Times are checked only against generous bounds far below the failure mode (the slow drip took
 21 s before the deadline held; these allow 10 s for a 3 s deadline)."""
 
+import os
 import threading
 import time
 
@@ -238,3 +239,52 @@ def test_a_value_json_cannot_carry_is_the_callers_bad_request_before_any_network
                (5, 5))
     assert info.value.kind == "bad_request" and "JSON" in str(info.value)
     assert faults.hits == {}
+
+
+def _drip_in_child(url, results):
+    from llmring.deadline import TryTimeout
+
+    p = OpenAIProvider(ProviderSettings("x", base_url=f"{url}/v1"))
+    try:
+        p.chat("m", request(), TryTimeout(5, 5, budget=1))
+        results.put("answered")
+    except ProviderError as e:
+        results.put(e.kind)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_the_deadline_holds_in_a_forked_child(faults):
+    # The parent's watchdog thread does not survive fork(); the child must start its own.
+    import multiprocessing
+
+    # Without its own watchdog the child notices the deadline only once the dripped headers are
+    # in, after some 30 s.
+    faults.route(CHAT, slow_drip(OK, every=0.4))
+    p = OpenAIProvider(ProviderSettings("x", base_url=f"{faults.url}/v1"))
+    from llmring.deadline import TryTimeout
+
+    with pytest.raises(ProviderError):  # the parent's watchdog is running now
+        p.chat("m", request(), TryTimeout(5, 5, budget=0.5))
+    ctx = multiprocessing.get_context("fork")
+    results = ctx.Queue()
+    child = ctx.Process(target=_drip_in_child, args=(faults.url, results))
+    child.start()
+    try:
+        assert results.get(timeout=GENEROUS) == "timeout"
+    finally:
+        child.join(GENEROUS)
+        if child.is_alive():
+            child.kill()
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "1e999", "Mon, 99 Xyz 99999 99:99:99 GMT"])
+def test_a_retry_after_header_that_is_no_finite_wait_is_ignored(value):
+    import requests
+
+    from llmring.provider import retry_after
+
+    response = requests.Response()
+    response.headers["Retry-After"] = value
+    assert retry_after(response) is None
+    response.headers = requests.structures.CaseInsensitiveDict({"retry-after-ms": value})
+    assert retry_after(response) is None
