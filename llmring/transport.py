@@ -275,7 +275,8 @@ def open_response(session: requests.Session, method: str, url: str, *, timeout: 
         _WATCHDOG.add(deadline)
     token = CURRENT.set(deadline)
     try:
-        response = session.request(method, url, timeout=timeout, stream=True, allow_redirects=False, **kw)
+        kw["allow_redirects"] = False
+        response = session.request(method, url, timeout=timeout, stream=True, **kw)
     except requests.RequestException:
         _give_up(deadline)
         raise
@@ -306,22 +307,33 @@ def chunks(response: requests.Response, size: int = READ_SIZE) -> Iterator[bytes
     more), decoded. Failures are requests exceptions; DeadlinePassed when the budget ran out,
     also when the watchdog's shutdown made the body look ended."""
     deadline = deadline_of(response)
-    raw = response.raw
-    read1 = getattr(raw, "read1", None)  # urllib3 < 2 has none: small reads then
-    read, amount = (read1, size) if read1 is not None else (raw.read, 1024)
     try:
-        while True:
-            data = read(amount, decode_content=True)
+        for data in _reads(response.raw, size):
             if deadline is not None and deadline.passed():
                 raise deadline.error()
-            if not data:
-                return
             yield data
+        if deadline is not None and deadline.fired:
+            raise deadline.error()
     except DeadlinePassed:
         raise
     except Exception as e:  # noqa: BLE001 - urllib3 / socket / SSL errors become requests' own
         _give_up(deadline)
         raise _as_requests_error(e) from None
+
+
+def _reads(raw: Any, size: int) -> Iterator[bytes]:
+    if getattr(raw, "chunked", False) and raw.supports_chunked_reads():
+        yield from raw.read_chunked(size, decode_content=True)  # each chunk as it comes
+        return
+    read1 = getattr(raw, "read1", None)
+    if read1 is None:  # urllib3 < 2: small reads, so that paced events are not held back long
+        yield from raw.stream(1024, decode_content=True)
+        return
+    while True:  # read1: whatever has arrived, without waiting for `size` bytes
+        data = read1(size, decode_content=True)
+        if not data:
+            return
+        yield data
 
 
 def _as_requests_error(exc: Exception) -> requests.RequestException:
@@ -330,7 +342,7 @@ def _as_requests_error(exc: Exception) -> requests.RequestException:
     if isinstance(exc, requests.RequestException):
         return exc
     if isinstance(exc, (ReadTimeoutError, socket.timeout)):
-        return requests.ConnectionError("Read timed out")
+        return requests.ReadTimeout("Read timed out")
     return requests.ConnectionError(f"Connection aborted ({type(exc).__name__})")
 
 

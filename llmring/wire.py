@@ -37,19 +37,17 @@ def iter_lines(response: requests.Response, provider: Any, limit: int = MAX_LINE
     size = 0
     try:
         for chunk in body_chunks(response):
-            start = 0
-            end = chunk.find(b"\n")
-            while end >= 0:
-                line = chunk[start:end]
+            lines = chunk.split(b"\n")
+            tail = lines.pop()
+            if lines:
                 if pending:
-                    line = b"".join(pending) + line
+                    lines[0] = b"".join(pending) + lines[0]
                     pending, size = [], 0
-                yield line[:-1] if line.endswith(b"\r") else line
-                start = end + 1
-                end = chunk.find(b"\n", start)
-            if start < len(chunk):
-                pending.append(chunk[start:] if start else chunk)
-                size += len(chunk) - start
+                for line in lines:
+                    yield line[:-1] if line.endswith(b"\r") else line
+            if tail:
+                pending.append(tail)
+                size += len(tail)
                 if size > limit:
                     raise provider.error("invalid_output", f"sent a line longer than {describe_size(limit)}; "
                                                            f"llmring reads lines up to that size.")
