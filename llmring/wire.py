@@ -35,8 +35,10 @@ def iter_lines(response: requests.Response, provider: Any, limit: int = MAX_LINE
     longer than `limit` bytes is an "invalid_output" error (nobody's event is that big)."""
     pending: list = []  # pieces of a line not ended yet, joined once it ends: linear time
     size = 0
+    body = body_chunks(response)
+    response._llmring_body = body  # type: ignore[attr-defined]  # relay() finishes it
     try:
-        for chunk in body_chunks(response):
+        for chunk in body:
             lines = chunk.split(b"\n")
             tail = lines.pop()
             if lines:
@@ -107,9 +109,10 @@ def relay(response: requests.Response, chunks: Iterator) -> Iterator:
 
 def _drain(response: requests.Response, limit: int = 1 << 16) -> bool:
     """Read the body's end; False when too much is left (or it fails): the connection is then
-    closed rather than pooled."""
+    closed rather than pooled. Finishing the body's own iterator (not a second reader) is what
+    lets urllib3 see a cleanly ended response and pool its connection."""
     try:
-        for data in body_chunks(response):
+        for data in getattr(response, "_llmring_body", None) or body_chunks(response):
             limit -= len(data)
             if limit < 0:
                 return False
