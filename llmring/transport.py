@@ -97,7 +97,7 @@ class Deadline:
     def cancel(self) -> None:
         """The try is over; the connection may go on serving others."""
         if not self.done:
-            self.done = True
+            self.done, self.conn = True, None
             _WATCHDOG.cancelled()
 
     def fire(self) -> None:  # called with the watchdog's lock held

@@ -289,3 +289,15 @@ def test_a_retry_after_header_that_is_no_finite_wait_is_ignored(value):
     assert retry_after(response) is None
     response.headers = requests.structures.CaseInsensitiveDict({"retry-after-ms": value})
     assert retry_after(response) is None
+
+
+def test_a_finished_calls_deadline_never_cuts_the_next_call_on_its_pooled_connection(server):
+    from httpfake import Reply
+
+    from llmring.deadline import TryTimeout
+
+    server.add("POST", "/v1/chat/completions", Reply(json=OK), Reply(json=OK, delay=1.0))
+    p = OpenAIProvider(ProviderSettings("x", base_url=f"{server.url}/v1"))
+    assert p.chat("m", request(), TryTimeout(5, 5, budget=0.3)).content == "slow answer"
+    assert p.chat("m", request(), (5, 5)).content == "slow answer"  # runs past the first call's deadline
+    assert server.connections == 1

@@ -57,7 +57,7 @@ def test_a_key_the_server_cut_itself_is_blanked_from_8_characters(key, keep, bef
     out = redact(text, [key])
     assert_no_fragment(out, key)
     if keep >= MIN_SECRET:
-        assert out.endswith("[redacted]")
+        assert "[redacted]" in out
 
 
 def test_bytes_are_redacted_like_text():
