@@ -350,7 +350,7 @@ def read_body(response: requests.Response, limit: int) -> bytes:
     """The whole body, or BodyTooLarge once it passes `limit` bytes (the rest is never read
     and the connection is closed, not pooled). Chunks are joined once; nothing else copies it."""
     declared = _declared_length(response)
-    if declared is not None and declared > limit and not response.headers.get("content-encoding"):
+    if declared is not None and declared > limit:
         finish(response, clean=False)
         raise BodyTooLarge(limit, declared)
     parts, total = [], 0
@@ -388,6 +388,10 @@ def read_error_body(response: requests.Response, limit: int, secrets: Iterable[s
 
 
 def _declared_length(response: requests.Response) -> Optional[int]:
+    """The body's length as the server announced it; None if it did not, or if the body is
+    compressed (the length on the wire says nothing of what it decompresses to)."""
+    if response.headers.get("content-encoding"):
+        return None
     try:
         return int(response.headers["content-length"])
     except (KeyError, ValueError):

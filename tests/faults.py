@@ -214,6 +214,29 @@ def giant_body(size: int, status: int = 200, prefix: bytes = b'{"error": {"messa
     return case
 
 
+def gzip_bomb(size: int, status: int = 200, chunked: bool = False) -> Case:
+    """A gzip body that decompresses to `size` bytes (about a thousandth of that on the wire)."""
+    import zlib
+
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    block = b"0" * (1 << 20)
+    data = packer.compress(b'{"choices": [{"message": {"content": "')
+    data += b"".join(packer.compress(block[:min(1 << 20, size - n)]) for n in range(0, size, 1 << 20))
+    data += packer.flush()
+
+    def case(conn: socket.socket, _: Request) -> bool:
+        headers: dict = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+        if chunked:
+            headers["Transfer-Encoding"] = "chunked"
+            conn.sendall(head(status, headers) + b"%x\r\n%s\r\n0\r\n\r\n" % (len(data), data))
+        else:
+            headers["Content-Length"] = len(data)
+            conn.sendall(head(status, headers) + data)
+        return True
+
+    return case
+
+
 def giant_line(size: int, prefix: bytes = b"data: ") -> Case:
     """An unchunked SSE body (no length, closed at the end) that is one line of `size` bytes."""
 

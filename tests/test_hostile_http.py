@@ -13,6 +13,7 @@ from faults import (
     FaultServer,
     giant_body,
     giant_line,
+    gzip_bomb,
     keepalive_stream,
     nested_json,
     redirect,
@@ -153,6 +154,23 @@ def test_a_giant_error_body_is_read_only_up_to_its_small_cap(tmp_path, faults):
     kinds = {a.kind for a in failed(r)}
     assert kinds == {"server"} and "error body of 400 MiB" in failed(r)[0].message
     assert elapsed < GENEROUS
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_a_compressed_answer_is_capped_by_what_it_decompresses_to(faults, chunked):
+    faults.route(CHAT, gzip_bomb(200 << 20, chunked=chunked))
+    p = OpenAIProvider(ProviderSettings("x", base_url=f"{faults.url}/v1"))
+    with pytest.raises(ProviderError) as info:
+        p.chat("m", request(), (5, 30))
+    assert info.value.kind == "invalid_output" and "more than 64 MiB" in str(info.value)
+
+
+def test_a_compressed_error_body_is_read_only_up_to_its_cap(faults):
+    faults.route(CHAT, gzip_bomb(200 << 20, status=503))
+    p = OpenAIProvider(ProviderSettings("x", base_url=f"{faults.url}/v1"))
+    with pytest.raises(ProviderError) as info:
+        p.chat("m", request(), (5, 30))
+    assert info.value.kind == "server" and "HTTP 503 with an error body of unknown size" in str(info.value)
 
 
 def test_a_giant_single_line_is_an_error_not_a_hang(faults):
