@@ -163,6 +163,14 @@ class Provider:
             response = transport.open_response(self.session, method, url, headers=headers, timeout=timeout, **kw)
         except requests.exceptions.InvalidJSONError as e:
             raise self.error("bad_request", f"the request cannot be sent as JSON ({e}).") from None
+        except requests.exceptions.InvalidHeader:  # its message holds the header's value: maybe a key
+            names = " or ".join(self.key_env_names()) or "the provider's settings"
+            raise self.error("not_configured", f"a header value is not valid HTTP (a line break or a space "
+                                               f"around the API key?); check {names}.") from None
+        except (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema,
+                requests.exceptions.MissingSchema, requests.exceptions.URLRequired) as e:
+            raise self.error("not_configured", f"cannot send to {url!r} ({type(e).__name__}); "
+                                               f"check the endpoint's base_url.") from None
         except requests.RequestException as e:
             raise self.transport_error(e) from None
         if stream:

@@ -319,3 +319,17 @@ def test_a_finished_calls_deadline_never_cuts_the_next_call_on_its_pooled_connec
     assert p.chat("m", request(), TryTimeout(5, 5, budget=0.3)).content == "slow answer"
     assert p.chat("m", request(), (5, 5)).content == "slow answer"  # runs past the first call's deadline
     assert server.connections == 1
+
+
+@pytest.mark.parametrize(("env", "says"), [
+    ({"OPENAI_API_KEY": "sk-copied-with-a-newline-0123\n"}, "check OPENAI_API_KEY"),
+    ({"OPENAI_API_KEY": "sk-fine-key-0123456789", "OPENAI_BASE_URL": "127.0.0.1:9/v1"}, "base_url"),
+    ({"OPENAI_API_KEY": "sk-fine-key-0123456789", "OPENAI_BASE_URL": "http://[::1/v1"}, "base_url"),
+])
+def test_a_malformed_key_or_url_is_a_configuration_error_not_a_connection_failure(env, says):
+    # "connection failed" was retried three times and counted against the model's health.
+    p = OpenAIProvider(ProviderSettings("openai", env={"OPENAI_BASE_URL": "http://127.0.0.1:9/v1", **env}))
+    with pytest.raises(ProviderError) as info:
+        p.chat("m", request(), (1, 1))
+    assert info.value.kind == "not_configured" and says in str(info.value)
+    assert "sk-copied" not in str(info.value)
