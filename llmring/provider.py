@@ -294,7 +294,7 @@ def _seconds(value: float) -> Optional[float]:
 def response_json(response: requests.Response) -> Any:
     """The body as JSON, or None when it is not JSON (or nested too deeply to read)."""
     try:
-        return json.loads(response.content)  # from the bytes: no decoded copy kept beside them
+        return response.json()
     except (ValueError, RecursionError):
         return None
 
