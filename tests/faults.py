@@ -42,7 +42,9 @@ Case = Callable[[socket.socket, Request], None]
 class FaultServer:
     """Routes paths (without query) to cases; `hits[path]` counts requests; `requests` keeps them."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: Any = None) -> None:
+        """`tls`: an ssl.SSLContext for the server side, to serve https."""
+        self.tls = tls
         self.routes: dict = {}
         self.hits: dict = {}
         self.requests: list = []
@@ -51,7 +53,7 @@ class FaultServer:
         self._sock = socket.create_server(("127.0.0.1", 0))
         self._sock.settimeout(0.2)
         self.port = self._sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self._accept, daemon=True)
         self._thread.start()
 
@@ -74,6 +76,8 @@ class FaultServer:
     def _serve(self, conn: socket.socket) -> None:
         conn.settimeout(CASE_SECONDS)
         try:
+            if self.tls is not None:
+                conn = self.tls.wrap_socket(conn, server_side=True)
             while not self._stop.is_set():
                 request = _read_request(conn)
                 if request is None:

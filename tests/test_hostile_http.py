@@ -125,6 +125,41 @@ def test_a_plain_tuple_timeout_keeps_working_without_a_deadline(faults):
     assert "".join(c.delta for c in p.stream("m", request(), (5, 5))) == "ok"
 
 
+@pytest.fixture
+def tls_faults(tmp_path, monkeypatch):
+    """A FaultServer speaking https with a throwaway self-signed certificate the client trusts."""
+    import shutil
+    import ssl
+    import subprocess
+
+    if not shutil.which("openssl"):
+        pytest.skip("needs the openssl command to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))  # requests prefers it to a session's own `verify`
+    with FaultServer(tls=context) as s:
+        yield s
+
+
+@pytest.mark.parametrize("case", ["drip", "keepalive"])
+def test_the_deadline_holds_over_https(tls_faults, case):
+    # Real providers speak TLS: the watchdog must wake a reader blocked inside an SSL socket.
+    from llmring.deadline import TryTimeout
+
+    tls_faults.route(CHAT, slow_drip(OK, every=0.2) if case == "drip" else keepalive_stream(every=0.3))
+    p = OpenAIProvider(ProviderSettings("x", base_url=f"{tls_faults.url}/v1"))
+    with pytest.raises(ProviderError) as info:
+        if case == "drip":
+            p.chat("m", request(), TryTimeout(5, 30, budget=1.5))
+        else:
+            list(p.stream("m", request(), TryTimeout(5, 30, budget=1.5)))
+    assert info.value.kind == "timeout" and "deadline passed" in str(info.value)
+
+
 # -- sizes -----------------------------------------------------------------------------------
 
 def test_an_answer_larger_than_the_cap_is_refused_without_reading_it(tmp_path, faults):
