@@ -28,9 +28,11 @@ def abort(response: Any) -> None:
     sock = getattr(conn, "sock", None)
     if sock is not None:
         try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass  # already closed
+            # socket.socket's own shutdown, also for an SSLSocket: its override drops the SSL
+            # object under the reader, which then fails with a ValueError instead of waking.
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        except (OSError, TypeError):
+            pass  # already closed (or not a socket)
     try:
         response.close()
     except Exception:  # noqa: BLE001 - closing from another thread may race the reader; it is closed either way

@@ -27,15 +27,10 @@ class ProviderPool:
         """The keep-alive HTTP session every provider shares (requests is imported here, on first use)."""
         with self._lock:
             if self._session is None:
-                import requests
-                from requests.adapters import HTTPAdapter
-
                 from . import __version__
+                from .transport import new_session
 
-                s = requests.Session()
-                adapter = HTTPAdapter(pool_connections=16, pool_maxsize=self.pool_size)
-                s.mount("http://", adapter)
-                s.mount("https://", adapter)
+                s = new_session(self.pool_size)  # its connections obey each try's deadline
                 s.headers["User-Agent"] = f"llmring/{__version__}"
                 self._session = s
             return self._session

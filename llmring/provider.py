@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import math
 import os
 import time
 import uuid
@@ -19,6 +20,7 @@ from typing import Any, Optional
 import attrs
 import requests
 
+from . import transport
 from .cancel import track
 from .exceptions import (
     LLMRingError,
@@ -30,7 +32,9 @@ from .exceptions import (
 )
 from .types import LLMRequest, LLMResponse, StreamChunk, ToolCall
 
-Timeout = tuple  # (connect seconds, read seconds), as requests takes it
+Timeout = tuple  # (connect seconds, read seconds), as requests takes it; see deadline.TryTimeout
+MESSAGE_LIMIT = 500  # characters of a provider's error message kept
+QUOTE_LIMIT = 120  # characters of a garbled event quoted
 
 
 @attrs.define
@@ -39,7 +43,7 @@ class ProviderSettings:
     `[providers.NAME]` table of the lockfile and override the provider's defaults."""
 
     name: str
-    session: requests.Session = attrs.field(factory=requests.Session, repr=False)
+    session: requests.Session = attrs.field(factory=transport.new_session, repr=False)
     base_url: Optional[str] = None
     api_key_env: Optional[str] = None
     options: dict = attrs.field(factory=dict)
@@ -81,7 +85,7 @@ class Provider:
     def error_from_response(self, response: requests.Response) -> ProviderError:
         """Map an HTTP error response to a ProviderError. Override to read the body."""
         body = response_json(response)
-        message = _find_message(body) or response.text[:300] or response.reason or "no message"
+        message = _find_message(body) or response.text or response.reason or "no message"
         return self.error(status_kind(response.status_code), message, response=response)
 
     # -- configuration --------------------------------------------------------------
@@ -121,52 +125,93 @@ class Provider:
         return None
 
     # -- HTTP -----------------------------------------------------------------------
+    #: Bytes of an answer read at most (beyond: "invalid_output"), and of an error body.
+    max_answer_bytes: int = 64 << 20
+    max_error_bytes: int = 64 << 10
+
     def error(self, kind: str, message: str, response: Optional[requests.Response] = None,
               model: Optional[str] = None) -> ProviderError:
         status = response.status_code if response is not None else None
         retry = retry_after(response) if response is not None else None
-        return error_for_kind(kind, f"{self.name}: {self.redact(message)}", provider=self.name, model=model,
+        text = self.redact(message, limit=MESSAGE_LIMIT)
+        return error_for_kind(kind, f"{self.name}: {text}", provider=self.name, model=model,
                               status=status, retry_after=retry)
 
-    def redact(self, text: str) -> str:
-        """`text` with the API key blanked: some servers echo a rejected key in their error message."""
-        for name in self.key_env_names():
-            key = self.settings.env.get(name)
-            if key and len(key) >= 8:  # a shorter "key" (a local server's dummy) is no secret
-                text = text.replace(key, "[redacted]")
-        return text
+    def redact(self, text: str, limit: Optional[int] = None) -> str:
+        """`text` with the API key blanked (some servers echo a rejected key in their error
+        message), then cut to `limit` characters: in that order, so no part of a key survives."""
+        secrets = transport.secrets_of(self.settings.env, self.key_env_names())
+        return transport.redact(text, secrets) if limit is None else transport.clip(text, limit, secrets)
 
     def post(self, url: str, body: dict, headers: Mapping, timeout: Timeout,
              stream: bool = False) -> requests.Response:
         """POST JSON; return a 2xx response or raise the mapped ProviderError."""
-        return self.request("POST", url, headers=headers, timeout=timeout, stream=stream, json=body)
+        try:  # as requests would, but a value JSON cannot carry (NaN, an object) is the caller's error
+            data = json.dumps(body, allow_nan=False).encode()
+        except (TypeError, ValueError) as e:
+            raise self.error("bad_request", f"the request cannot be sent as JSON ({e}); "
+                                            f"pass only finite numbers, strings, lists and dicts.") from None
+        headers = {"Content-Type": "application/json", **headers}
+        return self.request("POST", url, headers=headers, timeout=timeout, stream=stream, data=data)
 
     def request(self, method: str, url: str, *, headers: Mapping, timeout: Timeout,
                 stream: bool = False, **kw: Any) -> requests.Response:
+        """Send; return a 2xx response (its body read, unless `stream`) or raise the ProviderError
+        it means. The exchange ends by the try's deadline (`timeout.budget`) whatever the server
+        does; answers are read up to `max_answer_bytes`, error bodies up to `max_error_bytes`."""
         try:
-            response = self.session.request(method, url, headers=headers, timeout=timeout,
-                                            stream=stream, **kw)
+            response = transport.open_response(self.session, method, url, headers=headers, timeout=timeout, **kw)
+        except requests.exceptions.InvalidJSONError as e:
+            raise self.error("bad_request", f"the request cannot be sent as JSON ({e}).") from None
+        except requests.exceptions.InvalidHeader:  # its message holds the header's value: maybe a key
+            names = " or ".join(self.key_env_names()) or "the provider's settings"
+            raise self.error("not_configured", f"a header value is not valid HTTP (a line break or a space "
+                                               f"around the API key?); check {names}.") from None
+        except (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema,
+                requests.exceptions.MissingSchema, requests.exceptions.URLRequired) as e:
+            raise self.error("not_configured", f"cannot send to {url!r} ({type(e).__name__}); "
+                                               f"check the endpoint's base_url.") from None
         except requests.RequestException as e:
             raise self.transport_error(e) from None
         if stream:
             track(response)
-        if response.status_code >= 400:
-            try:
-                response.content  # noqa: B018 - read the error body before closing
-            except requests.RequestException:
-                pass
-            response.close()
+        status = response.status_code
+        if status >= 300:
+            secrets = transport.secrets_of(self.settings.env, self.key_env_names())
+            cut = transport.read_error_body(response, self.max_error_bytes, secrets)
+            if cut is not None:
+                size = transport.describe_size(cut) if cut >= 0 else "unknown size"
+                raise self.error(status_kind(status), f"answered HTTP {status} with an error body of {size}; "
+                                 f"llmring read only its start: {response.text}", response=response)
+            if status < 400:
+                # Following it would send the key headers to whatever host the server names.
+                raise self.error("not_configured", f"answered HTTP {status}, a redirect to "
+                                 f"{response.headers.get('location') or 'nowhere'}; llmring does not follow "
+                                 f"redirects from an API: if that address is right, make it the base_url.",
+                                 response=response)
             raise self.error_from_response(response)
+        if not stream:
+            try:
+                transport.read_body(response, self.max_answer_bytes)
+            except transport.BodyTooLarge as e:
+                raise self.error("invalid_output", f"answered with {e} of data; llmring reads at most "
+                                 f"{transport.describe_size(e.limit)} of an answer.") from None
+            except requests.RequestException as e:
+                raise self.transport_error(e) from None
         return response
 
     def event_json(self, data: str) -> dict:
         """A streamed event's data as a JSON object, or the "server" error a garbled event is."""
         try:
             value = json.loads(data)
+        except RecursionError:
+            raise self.error("invalid_output", "sent a stream event nested too deeply to read") from None
         except ValueError:
-            raise self.error("server", f"sent a stream event that is not JSON: {data[:120]!r}") from None
+            quoted = repr(self.redact(data, limit=QUOTE_LIMIT))
+            raise self.error("server", f"sent a stream event that is not JSON: {quoted}") from None
         if not isinstance(value, dict):
-            raise self.error("server", f"sent a stream event that is not a JSON object: {data[:120]!r}")
+            quoted = repr(self.redact(data, limit=QUOTE_LIMIT))
+            raise self.error("server", f"sent a stream event that is not a JSON object: {quoted}")
         return value
 
     @contextmanager
@@ -183,6 +228,8 @@ class Provider:
 
     def transport_error(self, exc: BaseException) -> ProviderError:
         """A ProviderError for a network failure; the message never includes headers or keys."""
+        if isinstance(exc, transport.DeadlinePassed):
+            return ProviderTimeoutError(f"{self.name}: {exc}, before the answer was complete.", provider=self.name)
         text = str(exc)
         if isinstance(exc, requests.Timeout) or "timed out" in text.lower():
             return ProviderTimeoutError(f"{self.name}: no answer in time ({_short(exc)})", provider=self.name)
@@ -222,27 +269,33 @@ def retry_after(response: requests.Response) -> Optional[float]:
     ms = headers.get("retry-after-ms")
     if ms:
         try:
-            return max(0.0, float(ms) / 1000)
+            return _seconds(float(ms) / 1000)
         except ValueError:
             pass
     value = headers.get("retry-after")
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        return _seconds(float(value))
     except ValueError:
         pass
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        return _seconds(when.timestamp() - time.time())
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    return max(0.0, when.timestamp() - time.time())
+
+
+def _seconds(value: float) -> Optional[float]:
+    # "nan" and "inf" parse as floats; a server's header must not make the wait endless.
+    return max(0.0, value) if math.isfinite(value) else None
 
 
 def response_json(response: requests.Response) -> Any:
+    """The body as JSON, or None when it is not JSON (or nested too deeply to read)."""
     try:
         return response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 

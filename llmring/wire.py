@@ -2,7 +2,8 @@
 
 Lines are split on bytes and decoded whole, so a UTF-8 character split across network
 chunks arrives intact. Network failures while reading become ProviderErrors through the
-provider's `transport_error`, so a stream that stops sending hits its read timeout."""
+provider's `transport_error`: a stream that stops sending hits its read timeout, and one
+that goes on past the try's deadline is cut there (see transport)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,12 @@ from typing import Any, Optional
 
 import attrs
 import requests
+
+from .transport import chunks as body_chunks
+from .transport import describe_size, finish
+
+MAX_LINE = 16 << 20  # bytes in one line of a stream, at most
+QUOTE_LIMIT = 120
 
 
 @attrs.define(slots=True)
@@ -23,27 +30,34 @@ class SSEEvent:
         return json.loads(self.data)
 
 
-def iter_lines(response: requests.Response, provider: Any) -> Iterator[bytes]:
-    """Yield the body's lines (without line endings) as they arrive."""
-    # Chunked bodies: take each network chunk as it comes. Others: small reads, never wait
-    # for a big buffer to fill while the server is pacing its events.
-    chunked = "chunked" in response.headers.get("transfer-encoding", "").lower()
-    size = None if chunked else 1024
-    pending = b""
-    body = response.iter_content(chunk_size=size)
+def iter_lines(response: requests.Response, provider: Any, limit: int = MAX_LINE) -> Iterator[bytes]:
+    """Yield the body's lines (without line endings) as soon as their bytes arrive. A line
+    longer than `limit` bytes is an "invalid_output" error (nobody's event is that big)."""
+    pending: list = []  # pieces of a line not ended yet, joined once it ends: linear time
+    size = 0
+    body = body_chunks(response)
     response._llmring_body = body  # type: ignore[attr-defined]  # relay() finishes it
     try:
         for chunk in body:
-            if pending:
-                chunk = pending + chunk
             lines = chunk.split(b"\n")
-            pending = lines.pop()
-            for line in lines:
-                yield line[:-1] if line.endswith(b"\r") else line
+            tail = lines.pop()
+            if lines:
+                if pending:
+                    lines[0] = b"".join(pending) + lines[0]
+                    pending, size = [], 0
+                for line in lines:
+                    yield line[:-1] if line.endswith(b"\r") else line
+            if tail:
+                pending.append(tail)
+                size += len(tail)
+                if size > limit:
+                    raise provider.error("invalid_output", f"sent a line longer than {describe_size(limit)}; "
+                                                           f"llmring reads lines up to that size.")
     except requests.RequestException as e:
         raise provider.transport_error(e) from None
     if pending:
-        yield pending[:-1] if pending.endswith(b"\r") else pending
+        line = b"".join(pending)
+        yield line[:-1] if line.endswith(b"\r") else line
 
 
 def iter_sse(response: requests.Response, provider: Any) -> Iterator[SSEEvent]:
@@ -74,29 +88,34 @@ def iter_ndjson(response: requests.Response, provider: Any) -> Iterator[Any]:
         if raw.strip():
             try:
                 yield json.loads(raw)
+            except RecursionError:
+                raise provider.error("invalid_output", "sent a line nested too deeply to read") from None
             except ValueError:
-                raise provider.error("server", f"sent a line that is not JSON: {raw[:120]!r}") from None
+                text = provider.redact(raw.decode("utf-8", errors="replace"), limit=QUOTE_LIMIT)
+                raise provider.error("server", f"sent a line that is not JSON: {text!r}") from None
 
 
 def relay(response: requests.Response, chunks: Iterator) -> Iterator:
     """A provider's chunks read from `response`. After the last one, what is left of the body
     (a stream's closing bytes) is read so the connection goes back to the pool; however the
-    stream ends, the response is closed."""
+    stream ends, the response is closed and its deadline dropped."""
+    clean = False
     try:
         yield from chunks
-        _drain(response)
+        clean = _drain(response)
     finally:
-        response.close()
+        finish(response, clean=clean)
 
 
-def _drain(response: requests.Response, limit: int = 1 << 16) -> None:
-    # Finishing the body's own iterator (not a second reader) is what lets requests and
-    # urllib3 see a cleanly ended response and pool its connection.
-    body = getattr(response, "_llmring_body", None)
+def _drain(response: requests.Response, limit: int = 1 << 16) -> bool:
+    """Read the body's end; False when too much is left (or it fails): the connection is then
+    closed rather than pooled. Finishing the body's own iterator (not a second reader) is what
+    lets urllib3 see a cleanly ended response and pool its connection."""
     try:
-        for chunk in body or ():
-            limit -= len(chunk)
+        for data in getattr(response, "_llmring_body", None) or body_chunks(response):
+            limit -= len(data)
             if limit < 0:
-                return
+                return False
     except Exception:  # noqa: BLE001 - the answer is complete; a dirty connection is simply not reused
-        pass
+        return False
+    return True

@@ -42,7 +42,9 @@ Case = Callable[[socket.socket, Request], None]
 class FaultServer:
     """Routes paths (without query) to cases; `hits[path]` counts requests; `requests` keeps them."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: Any = None) -> None:
+        """`tls`: an ssl.SSLContext for the server side, to serve https."""
+        self.tls = tls
         self.routes: dict = {}
         self.hits: dict = {}
         self.requests: list = []
@@ -51,7 +53,7 @@ class FaultServer:
         self._sock = socket.create_server(("127.0.0.1", 0))
         self._sock.settimeout(0.2)
         self.port = self._sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self._accept, daemon=True)
         self._thread.start()
 
@@ -74,6 +76,8 @@ class FaultServer:
     def _serve(self, conn: socket.socket) -> None:
         conn.settimeout(CASE_SECONDS)
         try:
+            if self.tls is not None:
+                conn = self.tls.wrap_socket(conn, server_side=True)
             while not self._stop.is_set():
                 request = _read_request(conn)
                 if request is None:
@@ -214,6 +218,29 @@ def giant_body(size: int, status: int = 200, prefix: bytes = b'{"error": {"messa
     return case
 
 
+def gzip_bomb(size: int, status: int = 200, chunked: bool = False) -> Case:
+    """A gzip body that decompresses to `size` bytes (about a thousandth of that on the wire)."""
+    import zlib
+
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    block = b"0" * (1 << 20)
+    data = packer.compress(b'{"choices": [{"message": {"content": "')
+    data += b"".join(packer.compress(block[:min(1 << 20, size - n)]) for n in range(0, size, 1 << 20))
+    data += packer.flush()
+
+    def case(conn: socket.socket, _: Request) -> bool:
+        headers: dict = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+        if chunked:
+            headers["Transfer-Encoding"] = "chunked"
+            conn.sendall(head(status, headers) + b"%x\r\n%s\r\n0\r\n\r\n" % (len(data), data))
+        else:
+            headers["Content-Length"] = len(data)
+            conn.sendall(head(status, headers) + data)
+        return True
+
+    return case
+
+
 def giant_line(size: int, prefix: bytes = b"data: ") -> Case:
     """An unchunked SSE body (no length, closed at the end) that is one line of `size` bytes."""
 
@@ -227,15 +254,19 @@ def giant_line(size: int, prefix: bytes = b"data: ") -> Case:
     return case
 
 
-def unchunked_sse(events: list, every: float = 0.3) -> Case:
+def unchunked_sse(events: list, every: float = 0.3, gate: Optional[threading.Event] = None) -> Case:
     """SSE events (each bytes, blank line included) with no length and no chunking, one every
-    `every` seconds, then the connection closes (as proxies that buffer nothing do)."""
+    `every` seconds, then the connection closes (as proxies that buffer nothing do). With a
+    `gate`, nothing follows the first event until the gate is set (or CASE_SECONDS pass): a
+    client that waits for more bytes before handing the first event over never sees it early."""
 
     def case(conn: socket.socket, _: Request) -> None:
         started = time.monotonic()
         conn.sendall(head(200, {"Content-Type": "text/event-stream", "Connection": "close"}))
-        for event in events:
+        for i, event in enumerate(events):
             conn.sendall(event)
+            if i == 0 and gate is not None:
+                gate.wait(CASE_SECONDS)
             if not _pace(every, started):
                 return
 
