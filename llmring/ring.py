@@ -23,7 +23,7 @@ from .answer import known, structured
 from .exceptions import AliasNotFoundError, ConfigurationError
 from .failover import CircuitBreaker, RetryPolicy
 from .pool import ProviderPool
-from .stream import Stream, open_stream, relay
+from .stream import Stream, open_stream, past_first_chunk, relay
 from .types import LLMRequest, LLMResponse, StreamChunk
 from .walker import Outcome, Walker
 
@@ -183,9 +183,9 @@ class Ring:
         request, res = self._prepare(target, messages, profile, params)
 
         def chunks() -> Any:
-            done = self._walk(request, res, lambda p, model, timeout: open_stream(p, model, request, timeout),
-                              whole_try=False)
+            done = self._walk(request, res, lambda p, model, timeout: open_stream(p, model, request, timeout))
             first, rest = done.result
+            past_first_chunk(done.left)
 
             def label(chunk: StreamChunk) -> None:
                 chunk.model, chunk.alias, chunk.attempts = done.ref, res.alias, done.attempts
@@ -204,10 +204,9 @@ class Ring:
             request = prepare.with_defaults(request, res.binding.params, res.alias, res.lockfile)
         return request, res
 
-    def _walk(self, request: LLMRequest, res: Resolution, call: Any, whole_try: bool = True) -> Outcome:
+    def _walk(self, request: LLMRequest, res: Resolution, call: Any) -> Outcome:
         requires = res.binding.requires if res.binding is not None else ()
-        return self.walker.walk(res.target, res.models, prepare.needs(request, requires), request.timeout, call,
-                                whole_try)
+        return self.walker.walk(res.target, res.models, prepare.needs(request, requires), request.timeout, call)
 
     # -- registry -------------------------------------------------------------------------
     def model_info(self, ref: str) -> Any:

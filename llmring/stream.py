@@ -5,7 +5,7 @@ StreamInterruptedError with the text received so far."""
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from .answer import structured
 from .cancel import OPEN_RESPONSES, abort
@@ -64,6 +64,15 @@ def open_stream(provider: Any, model: str, request: LLMRequest, timeout: Any) ->
     except BaseException:
         chunks.close()
         raise
+
+
+def past_first_chunk(left: Optional[float]) -> None:
+    """A stream past its first chunk cannot fail over any more: its response may now use what
+    is `left` of the request's deadline (None: no deadline), not just its try's share."""
+    from .transport import extend  # loaded with the provider that opened the stream
+
+    for response in OPEN_RESPONSES.get() or ():
+        extend(response, left)
 
 
 def relay(first: StreamChunk, chunks: Generator, ref: str, request: LLMRequest, provider: Any,

@@ -302,22 +302,41 @@ def deadline_of(response: requests.Response) -> Optional[Deadline]:
     return getattr(response, "_llmring_deadline", None)
 
 
+def extend(response: requests.Response, budget: Optional[float]) -> None:
+    """Give a response still being read a new budget from now (None: none). A stream's try
+    is bounded up to its first chunk; after it, the stream may use what is left of the whole
+    request's deadline, since it can no longer fail over."""
+    old = deadline_of(response)
+    if old is None or old.done or old.fired:
+        return
+    new = Deadline(budget) if budget is not None else None
+    if new is not None:
+        with _WATCHDOG.cond:
+            conn = new.conn = old.conn
+            if conn is not None and getattr(conn, "_llmring_deadline", None) is old:
+                conn._llmring_deadline = new
+        _WATCHDOG.add(new)
+    response._llmring_deadline = new  # type: ignore[attr-defined]
+    old.cancel()
+
+
 def chunks(response: requests.Response, size: int = READ_SIZE) -> Iterator[bytes]:
     """The body's bytes as they arrive (whatever has come, up to `size`, without waiting for
     more), decoded. Failures are requests exceptions; DeadlinePassed when the budget ran out,
     also when the watchdog's shutdown made the body look ended."""
-    deadline = deadline_of(response)
     try:
         for data in _reads(response.raw, size):
+            deadline = deadline_of(response)  # read anew: a stream's deadline moves after its first chunk
             if deadline is not None and deadline.passed():
                 raise deadline.error()
             yield data
+        deadline = deadline_of(response)
         if deadline is not None and deadline.fired:
             raise deadline.error()
     except DeadlinePassed:
         raise
     except Exception as e:  # noqa: BLE001 - urllib3 / socket / SSL errors become requests' own
-        _give_up(deadline)
+        _give_up(deadline_of(response))
         raise _as_requests_error(e) from None
 
 

@@ -20,10 +20,12 @@ class Outcome:
     """A walk that ended in an answer: which model gave it, what it returned, what happened on
     the way, and what the registry knows of that model (for the cost)."""
 
-    __slots__ = ("ref", "result", "attempts", "known", "provider")
+    __slots__ = ("ref", "result", "attempts", "known", "provider", "left")
 
-    def __init__(self, ref: str, result: Any, attempts: list, known: tuple, provider: Any) -> None:
+    def __init__(self, ref: str, result: Any, attempts: list, known: tuple, provider: Any,
+                 left: Optional[float]) -> None:
         self.ref, self.result, self.attempts, self.known, self.provider = ref, result, attempts, known, provider
+        self.left = left  # seconds of the request's deadline still left (None: no deadline)
 
 
 class Walker:
@@ -40,11 +42,10 @@ class Walker:
         self.clock, self.sleep = clock, sleep
 
     def walk(self, target: str, models: list, needs: list, timeout: Optional[float],
-             call: Callable[[Any, str, TryTimeout], Any], whole_try: bool = True) -> Outcome:
+             call: Callable[[Any, str, TryTimeout], Any]) -> Outcome:
         """Try `models` in order; return the first answer, or raise AllModelsFailedError with
-        every attempt. `timeout` is the deadline of the whole walk in seconds (or None).
-        `whole_try`: a try is bounded by the read timeout as a whole (a chat, whose answer
-        comes in one piece), not only between reads (a stream, which may rightly run long)."""
+        every attempt. `timeout` is the deadline of the whole walk in seconds (or None). A try
+        is a chat, or a stream up to its first chunk: either is bounded as a whole."""
         attempts: list = []
         deadline = None if timeout is None else self.clock() + timeout
         for i, ref in enumerate(models):
@@ -55,8 +56,8 @@ class Walker:
                 continue
             model = ref.partition(":")[2]
             for retry in range(self.retry.max_retries + 1):
-                budget = self._budget(deadline, last, whole_try)
-                if budget is not None and budget <= 0:
+                budget = self._budget(deadline, last)
+                if budget <= 0:
                     attempts.append(Attempt(ref, "timeout", message="the request's deadline passed"))
                     raise all_failed(target, attempts)
                 started = self.clock()
@@ -69,7 +70,8 @@ class Walker:
                 else:
                     self.breaker.record(ref, None)
                     attempts.append(Attempt(ref, elapsed=self.clock() - started))
-                    return Outcome(ref, result, attempts, known, provider)
+                    left = None if deadline is None else deadline - self.clock()
+                    return Outcome(ref, result, attempts, known, provider, left)
                 attempts.append(Attempt(ref, error.kind, error.status, _one_line(error), self.clock() - started,
                                         retry_after=error.retry_after))
                 _log().warning("llmring: %s", attempts[-1].describe())
@@ -100,21 +102,18 @@ class Walker:
             attempts.append(Attempt(ref, "not_configured", message=str(e)))
             return None
 
-    def _budget(self, deadline: Optional[float], last: bool, whole_try: bool) -> Optional[float]:
+    def _budget(self, deadline: Optional[float], last: bool) -> float:
         """Seconds this try may take: under a deadline, a model with fallbacks after it gets
-        half the time left, so a hanging primary cannot use up the fallbacks' time. A chat's
-        try never gets more than the read timeout, so a server that drips bytes slowly
+        half the time left, so a hanging primary cannot use up the fallbacks' time. A try never
+        gets more than the read timeout, so a server that drips bytes (or keep-alive comments)
         cannot hold it past that."""
-        cap = self.read_timeout if whole_try else None
         if deadline is None:
-            return cap
+            return self.read_timeout
         left = deadline - self.clock()
         share = left if last or left <= 0 else left / 2
-        return share if cap is None else min(share, cap)
+        return min(share, self.read_timeout)
 
-    def _try_timeout(self, budget: Optional[float]) -> TryTimeout:
-        if budget is None:
-            return TryTimeout(self.connect_timeout, self.read_timeout)
+    def _try_timeout(self, budget: float) -> TryTimeout:
         return TryTimeout(min(self.connect_timeout, budget), min(self.read_timeout, budget), budget)
 
 

@@ -86,6 +86,37 @@ def test_a_stream_of_keepalive_comments_only_ends_at_the_deadline_and_fails_over
     assert elapsed < GENEROUS
 
 
+def test_without_a_deadline_the_read_timeout_bounds_a_stream_up_to_its_first_chunk(tmp_path, faults, monkeypatch):
+    # Issue 9, item 4: keep-alive comments reset every socket timeout, so with only
+    # LLMRING_PROVIDER_TIMEOUT_S set (the CLI's case) such a stream ran on and never failed over.
+    monkeypatch.setenv("LLMRING_PROVIDER_TIMEOUT_S", "1")
+    faults.route(CHAT, keepalive_stream(every=0.3))
+    with ring_for(tmp_path, faults) as ring:
+        chunks, elapsed = timed(lambda: list(ring.stream("a", "hi")))
+    assert chunks[-1].model == "mock:echo"
+    assert {a.kind for a in failed(chunks[-1])} == {"timeout"}
+    assert elapsed < GENEROUS
+
+
+def test_a_stream_past_its_first_chunk_may_use_the_rest_of_the_deadline(tmp_path, faults):
+    # The primary's try gets half the deadline (3 of 6 s) to produce its first chunk; after
+    # that it cannot fail over, so cutting it at 3 s would only lose the answer.
+    gate = threading.Event()
+    events = [b'data: {"choices": [{"index": 0, "delta": {"content": "first"}}]}\n\n',
+              b'data: {"choices": [{"index": 0, "delta": {"content": " second"}, "finish_reason": "stop"}]}\n\n',
+              b"data: [DONE]\n\n"]
+    faults.route(CHAT, unchunked_sse(events, every=0.01, gate=gate))
+    received = []
+    with ring_for(tmp_path, faults) as ring:
+        for chunk in ring.stream("a", "hi", timeout=6):
+            received.append(chunk.delta)
+            if len(received) == 1:
+                threading.Event().wait(3.5)  # past the first try's budget, within the deadline
+                gate.set()
+    assert "".join(received) == "first second"
+    assert chunk.model == "x:slow"
+
+
 def test_an_unchunked_keepalive_stream_ends_at_the_deadline_too(tmp_path, faults):
     # Without chunking the watchdog's shutdown looks like the body's end: still a timeout.
     faults.route(CHAT, keepalive_stream(every=0.3, chunked=False))

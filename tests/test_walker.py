@@ -89,13 +89,21 @@ def test_a_model_with_fallbacks_gets_half_the_time_left_and_the_last_gets_all():
     assert second == 15.0 and second_tuple == (10.0, 15.0)
 
 
-def test_without_a_deadline_a_chat_try_is_bounded_by_the_read_timeout_and_a_stream_only_between_reads():
+def test_without_a_deadline_a_try_is_bounded_as_a_whole_by_the_read_timeout():
+    # A try is a chat, or a stream up to its first chunk: a server dripping bytes or sending
+    # only keep-alive comments cannot hold it past the read timeout.
     clock = Clock()
     provider = Scripted(clock)
-    w = walker(clock, provider)
-    walk(w, provider, ["f:a"])
-    w.walk("alias", ["f:b"], [], None, lambda p, model, t: provider.call(model, t), whole_try=False)
-    assert provider.budgets == [("a", 120.0, (10.0, 120.0)), ("b", None, (10.0, 120.0))]
+    done = walk(walker(clock, provider), provider, ["f:a"])
+    assert provider.budgets == [("a", 120.0, (10.0, 120.0))]
+    assert done.left is None  # nothing to hand on to the rest of a stream
+
+
+def test_the_answer_says_how_much_of_the_deadline_is_left_for_the_rest_of_a_stream():
+    clock = Clock()
+    provider = Scripted(clock, ["server"], takes=4.0)
+    done = walk(walker(clock, provider, RetryPolicy(max_retries=0)), provider, ["f:a", "f:b"], timeout=20.0)
+    assert done.ref == "f:b" and done.left == 12.0  # 20 s less two tries of 4 s
 
 
 def test_under_a_deadline_a_chat_try_gets_at_most_the_read_timeout():
