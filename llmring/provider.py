@@ -12,7 +12,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Optional
 
@@ -29,8 +29,10 @@ from .exceptions import (
     error_for_kind,
 )
 from .types import LLMRequest, LLMResponse, StreamChunk, ToolCall
+from .wire import relay
 
 Timeout = tuple  # (connect seconds, read seconds), as requests takes it
+MAX_PAGES = 100  # of a model listing: far beyond any real API's, short of a loop's
 
 
 @attrs.define
@@ -54,7 +56,11 @@ class ProviderSettings:
 
 
 class Provider:
-    """Subclass this, set the class attributes, implement `chat` and `stream`."""
+    """Subclass this and set the class attributes. An HTTP provider then supplies only its
+    vendor mapping (`url`, `body`, `parse`, `read_stream`, and `headers` / `error_kind` when
+    the defaults do not fit): `chat` and `stream` here own the round trip (build the body,
+    post, check the status, raise an error object found in a 200 body, parse inside
+    `reading()`). A provider without HTTP overrides `chat` and `stream` instead."""
 
     #: Environment variables that may hold the API key, first found wins. Empty: no key.
     key_envs: tuple = ()
@@ -67,16 +73,138 @@ class Provider:
         self.name = settings.name
         self.session = settings.session
 
-    # -- to implement ---------------------------------------------------------------
+    # -- the round trip ---------------------------------------------------------------
     def chat(self, model: str, request: LLMRequest, timeout: Timeout) -> LLMResponse:
-        raise NotImplementedError
+        body = self.request_body(model, request, stream=False)
+        response = self.post(self.url(model, stream=False), body, self.headers(), timeout)
+        data = self.answer_object(response_json(response))
+        with self.reading():
+            return self.parse(model, request, data)
 
     def stream(self, model: str, request: LLMRequest, timeout: Timeout) -> Iterator[StreamChunk]:
+        response = self.open_stream(model, request, timeout)
+        with self.reading():
+            yield from relay(response, self.read_stream(model, request, response))
+
+    def open_stream(self, model: str, request: LLMRequest, timeout: Timeout) -> requests.Response:
+        """The streaming response, status checked (override to retry a rejected option)."""
+        body = self.request_body(model, request, stream=True)
+        return self.post(self.url(model, stream=True), body, self.headers(), timeout, stream=True)
+
+    def request_body(self, model: str, request: LLMRequest, stream: bool) -> dict:
+        """`body()` with the caller's `extra_params` merged in. A caller error found while
+        building it raises before any network call."""
+        with self.caller_errors(model):
+            check_request(request)
+            body = self.body(model, request, stream)
+        return merge_extra_params(body, request.extra_params)
+
+    def answer_object(self, data: Any) -> dict:
+        """An answer body or stream event as a JSON object. An error object in it raises:
+        some APIs and proxies report errors with status 200."""
+        if not isinstance(data, dict):
+            raise self.error("server", "answered with a body that is not a JSON object")
+        err = self.error_object(data)
+        if err:
+            raise self.error_from_object(err)
+        return data
+
+    # -- the vendor mapping -------------------------------------------------------------
+    def url(self, model: str, stream: bool) -> str:
+        """Where a chat (or a streamed chat) with `model` is posted."""
+        raise NotImplementedError(f"{type(self).__name__} must define url, body, parse and read_stream "
+                                  "(or override chat and stream)")
+
+    def headers(self) -> dict:
+        """The request headers. Default: `Authorization: Bearer KEY` when a key is needed."""
+        key = self.api_key()
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    def body(self, model: str, request: LLMRequest, stream: bool) -> dict:
+        """The JSON body for `request`, without `extra_params` (the round trip merges them)."""
         raise NotImplementedError
+
+    def parse(self, model: str, request: LLMRequest, data: dict) -> LLMResponse:
+        """The LLMResponse for an answer body (a JSON object without an error object)."""
+        raise NotImplementedError
+
+    def read_stream(self, model: str, request: LLMRequest, response: requests.Response) -> Iterator[StreamChunk]:
+        """The StreamChunks of a streaming response (`wire.iter_sse` / `iter_ndjson` read it)."""
+        raise NotImplementedError
+
+    def error_kind(self, err: dict, status: Optional[int]) -> str:
+        """The failure kind of the API's error object `err`; `status` is None for an error
+        inside a 200 body or a stream. Default: context_length by the message, else by status."""
+        if looks_like_context_length(str(err.get("message") or "")):
+            return "context_length"
+        return status_kind(status) if status is not None else "server"
+
+    def error_object(self, body: Any) -> Any:
+        """The API's error object in a parsed body (`{"error": {...}}`), or None."""
+        return body.get("error") if isinstance(body, dict) else None
 
     def list_models(self, timeout: Timeout) -> list:
         """Model names the provider's own endpoint lists (`llmring list --live`)."""
         raise NotImplementedError(f"{self.name} cannot list its models")
+
+    # -- errors ---------------------------------------------------------------------------
+    def error_from_object(self, err: Any, response: Optional[requests.Response] = None) -> ProviderError:
+        """The ProviderError for the API's error object `err`, from an HTTP error answer
+        (`response`) or met in a 200 body or a stream (`response` None)."""
+        if not isinstance(err, dict):
+            err = {"message": str(err or "unknown error")}  # e.g. {"error": "text"}
+        status = response.status_code if response is not None else None
+        message = str(err.get("message") or err.get("type") or err.get("code")
+                      or (f"HTTP {status}" if status else "unknown error"))
+        return self.error(self.error_kind(err, status), message, response=response)
+
+    def error_from_body(self, response: requests.Response) -> ProviderError:
+        """`error_from_response` for an API whose error bodies hold an error object: the
+        object's error, else the body's text, classified by `error_kind`."""
+        body = response_json(response)
+        err = self.error_object(body)
+        if not err:  # not the API's shape (a proxy's HTML page, a bare {"message"})
+            err = {"message": _find_message(body) or response.text[:300] or response.reason or "no message"}
+        return self.error_from_object(err, response)
+
+    def bad_request(self, message: str, model: Optional[str] = None) -> ProviderError:
+        """The error for a request the caller got wrong: the ring raises it at once, tries
+        no other model and counts it against none."""
+        return self.error("bad_request", message, model=model)
+
+    def unsupported(self, message: str, model: Optional[str] = None) -> ProviderError:
+        """The error for a request this model or API cannot serve: the ring fails over."""
+        return self.error("unsupported", message, model=model)
+
+    @contextmanager
+    def caller_errors(self, model: Optional[str] = None) -> Iterator[None]:
+        """Check or translate the caller's request inside this: the `bad_request()` /
+        `unsupported()` errors of helper functions, which know no provider, get its name."""
+        try:
+            yield
+        except ProviderError as e:
+            if e.provider is not None:
+                raise
+            raise self.error(e.kind, e.message, model=model) from None
+
+    def pages(self, fetch: Callable[[Optional[str]], tuple]) -> list:
+        """The items of every page of a listing: `fetch(token)` returns (items, next page
+        token or None). A token seen twice, or more than MAX_PAGES pages, is a `server` error:
+        a broken server must not keep `llmring list --live` looping, and a silently cut list
+        would show listed models as missing."""
+        items: list = []
+        seen: set = set()
+        token = None
+        for _ in range(MAX_PAGES):
+            page, token = fetch(token)
+            items.extend(page)
+            if not token:
+                return items
+            if token in seen:
+                raise self.error("server", f"sent the same page token twice while listing models "
+                                           f"(after {len(items)} entries); its listing is broken")
+            seen.add(token)
+        raise self.error("server", f"listed more than {MAX_PAGES} pages of models; stopped there")
 
     def error_from_response(self, response: requests.Response) -> ProviderError:
         """Map an HTTP error response to a ProviderError. Override to read the body."""
@@ -268,14 +396,25 @@ def looks_like_context_length(message: str) -> bool:
     return any(m in text for m in CONTEXT_LENGTH_MARKERS)
 
 
+def bad_request(message: str) -> ProviderError:
+    """For helper functions: the error for a caller's value that is wrong (raise it); the
+    round trip (`Provider.caller_errors`) adds the provider's name."""
+    return error_for_kind("bad_request", message)
+
+
+def unsupported(message: str) -> ProviderError:
+    """For helper functions: the error for what this API cannot express (raise it)."""
+    return error_for_kind("unsupported", message)
+
+
 def function_specs(tools: Optional[list]) -> list:
     """Tools in either accepted shape -> [{"name", "description", "parameters"}]."""
     specs = []
     for tool in tools or []:
         fn = tool.get("function", tool) if isinstance(tool, dict) else None
         if not isinstance(fn, dict) or not fn.get("name"):
-            raise ValueError("each tool needs a name: use {'type': 'function', 'function': {'name': ..., "
-                             "'parameters': {...}}} or {'name': ..., 'parameters': {...}}")
+            raise bad_request("each tool needs a name: use {'type': 'function', 'function': {'name': ..., "
+                              "'parameters': {...}}} or {'name': ..., 'parameters': {...}}")
         specs.append({"name": fn["name"], "description": fn.get("description", ""),
                       "parameters": fn.get("parameters") or {"type": "object", "properties": {}}})
     return specs
@@ -284,9 +423,60 @@ def function_specs(tools: Optional[list]) -> list:
 def tool_choice_name(choice: Any) -> Optional[str]:
     """The function a tool_choice names ({"type":"function","function":{"name":...}} or
     {"name": ...}), or None for "auto" / "none" / "required"."""
-    if isinstance(choice, dict):
-        return (choice.get("function") or {}).get("name") or choice.get("name")
-    return None
+    if not isinstance(choice, dict):
+        return None
+    fn = choice.get("function")
+    name = (fn.get("name") if isinstance(fn, dict) else None) or choice.get("name")
+    return name if isinstance(name, str) and name else None
+
+
+_TOOL_MODES = {"auto": "auto", "none": "none", "required": "required", "any": "required"}
+
+
+def tool_choice(request: LLMRequest) -> Optional[tuple]:
+    """The request's tool_choice as (mode, name): ("auto" | "none" | "required", None) or
+    ("function", its name); None when not given. Anthropic's names are taken too ("any",
+    {"type": "tool", "name": ...}). Anything else, or a function that is not among the
+    tools, is the caller's error (bad_request)."""
+    choice = request.tool_choice
+    if choice is None:
+        return None
+    name = tool_choice_name(choice)
+    if name:
+        if name not in {spec["name"] for spec in function_specs(request.tools)}:
+            raise bad_request(f"tool_choice names the function {name!r}, which is not among the tools")
+        return "function", name
+    mode = choice.get("type") if isinstance(choice, dict) else choice
+    if isinstance(mode, str) and mode in _TOOL_MODES:
+        return _TOOL_MODES[mode], None
+    raise bad_request(f"tool_choice must be 'auto', 'none', 'required' or a function "
+                      f"({{'type': 'function', 'function': {{'name': ...}}}}), not {_brief(choice)}")
+
+
+def check_request(request: LLMRequest) -> None:
+    """Raise bad_request for a caller's value no API could take: message content of a wrong
+    type, a tool without a name, an unknown tool_choice, a stop that is not text."""
+    for message in request.messages:
+        content_parts(message.content)
+    function_specs(request.tools)
+    tool_choice(request)
+    stop_sequences(request.stop)
+
+
+def stop_sequences(stop: Any) -> Optional[list]:
+    """`stop` (a string or a list of strings) as a list; None when empty. Anything else is
+    the caller's error (bad_request)."""
+    if stop is None or stop == "" or stop == []:
+        return None
+    items = [stop] if isinstance(stop, str) else stop
+    if not isinstance(items, (list, tuple)) or not all(isinstance(s, str) and s for s in items):
+        raise bad_request(f"stop must be a string or a list of non-empty strings, not {_brief(stop)}")
+    return list(items)
+
+
+def _brief(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def new_call_id() -> str:
@@ -313,15 +503,43 @@ def tool_call(id: str, name: str, arguments: Any) -> ToolCall:
 
 
 def merge_extra_params(body: dict, extra: Optional[Mapping]) -> dict:
-    """`body` with the caller's `extra_params` on top. A dict given for a key the body also
-    has as a dict is merged into it (one level), so `{"options": {"num_ctx": 8192}}` adds to
-    the options built from the request instead of replacing them."""
+    """`body` with the caller's `extra_params` applied as a JSON Merge Patch (RFC 7396): a
+    dict merges into the body's dict of that key, at any depth (`{"options": {"num_ctx":
+    8192}}` adds to the options built from the request); any other value replaces; `None`
+    removes the key. Lists replace whole."""
     for key, value in (extra or {}).items():
-        if isinstance(value, Mapping) and isinstance(body.get(key), dict):
-            body[key] = {**body[key], **value}
+        if value is None:
+            body.pop(key, None)
+        elif isinstance(value, Mapping) and isinstance(body.get(key), dict):
+            body[key] = merge_extra_params(dict(body[key]), value)
         else:
-            body[key] = value
+            body[key] = _without_nulls(value)
     return body
+
+
+def _without_nulls(value: Any) -> Any:
+    # RFC 7396: a null inside a new object is a removal too, never sent.
+    if isinstance(value, Mapping):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    return value
+
+
+def content_parts(content: Any) -> list:
+    """A message's content as a list of part dicts: a string is one text part (none when
+    empty), and so is a bare string in a list. Any other value is the caller's error."""
+    if content is None or isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    if not isinstance(content, list):
+        raise bad_request(f"message content must be a string or a list of parts, not {type(content).__name__}")
+    parts = []
+    for part in content:
+        if isinstance(part, str):
+            part = {"type": "text", "text": part}
+        elif not isinstance(part, dict):
+            raise bad_request(f"a message part must be a dict such as {{'type': 'text', 'text': ...}}, "
+                              f"not {type(part).__name__}")
+        parts.append(part)
+    return parts
 
 
 def split_data_url(url: str) -> Optional[tuple]:
