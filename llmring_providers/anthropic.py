@@ -19,6 +19,7 @@ from llmring.plugins import hookimpl
 from llmring.provider import (
     Provider,
     Timeout,
+    content_parts,
     function_specs,
     image_url,
     looks_like_context_length,
@@ -203,14 +204,10 @@ def _blocks(m: Message) -> list:
 
 
 def _content_blocks(content: Any) -> list:
-    if isinstance(content, str) or content is None:
-        return [{"type": "text", "text": content}] if content else []  # the API rejects empty text blocks
     blocks = []
-    for part in content:
-        if not isinstance(part, dict):
-            blocks.append({"type": "text", "text": str(part)})
-        elif part.get("type") == "text":
-            if part.get("text"):
+    for part in content_parts(content):
+        if part.get("type") == "text":
+            if part.get("text"):  # the API rejects empty text blocks
                 blocks.append({"type": "text", "text": part["text"]})
         elif part.get("type") == "image_url":
             blocks.append(_image(image_url(part)))

@@ -18,6 +18,7 @@ from llmring.plugins import hookimpl
 from llmring.provider import (
     Provider,
     Timeout,
+    content_parts,
     function_specs,
     looks_like_context_length,
     new_call_id,
@@ -211,8 +212,8 @@ def _content(content: Any) -> Any:
         return content if content is not None else ""
     # Image parts given as a bare URL string get OpenAI's {"url": ...} object; others pass as given.
     return [{**p, "image_url": {"url": p["image_url"]}}
-            if isinstance(p, dict) and p.get("type") == "image_url" and isinstance(p.get("image_url"), str)
-            else p for p in content]
+            if p.get("type") == "image_url" and isinstance(p.get("image_url"), str)
+            else p for p in content_parts(content)]
 
 
 def _tools(tools: list) -> list:
