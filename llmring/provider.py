@@ -108,9 +108,11 @@ class Provider:
     def request_body(self, model: str, request: LLMRequest, stream: bool) -> dict:
         """`body()` with the caller's `extra_params` merged in. A caller error found while
         building it raises before any network call."""
-        with self.caller_errors(model):
+        try:  # as caller_errors() does, without a context manager on the hot path
             check_request(request)
             body = self.body(model, request, stream)
+        except ProviderError as e:
+            raise self._named(e, model) from None
         return merge_extra_params(body, request.extra_params)
 
     def answer_object(self, data: Any) -> dict:
@@ -197,9 +199,11 @@ class Provider:
         try:
             yield
         except ProviderError as e:
-            if e.provider is not None:
-                raise
-            raise self.error(e.kind, e.message, model=model) from None
+            raise self._named(e, model) from None
+
+    def _named(self, exc: ProviderError, model: Optional[str]) -> ProviderError:
+        # A helper's error knows no provider: give it this one's name (and redaction).
+        return exc if exc.provider is not None else self.error(exc.kind, exc.message, model=model)
 
     def pages(self, fetch: Callable[[Optional[str]], tuple]) -> list:
         """The items of every page of a listing: `fetch(token)` returns (items, next page
