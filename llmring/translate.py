@@ -82,9 +82,10 @@ def check_request(request: LLMRequest) -> None:
     tool_choice(request)
     stop_sequences(request.stop)
     fmt = request.response_format
-    if fmt is not None and (not isinstance(fmt, dict) or fmt.get("type") not in RESPONSE_FORMATS):
-        raise bad_request(f"response_format must be a dict whose type is text, json_object or json_schema, "
-                          f"not {_brief(fmt)}")
+    if fmt is not None and (not isinstance(fmt, dict) or fmt.get("type") not in RESPONSE_FORMATS
+                            or not isinstance(fmt.get("json_schema") or {}, dict)):
+        raise bad_request(f"response_format must be a dict whose type is text, json_object or json_schema "
+                          f"(with a json_schema dict), not {_brief(fmt)}")
 
 
 def stop_sequences(stop: Any) -> Optional[list]:

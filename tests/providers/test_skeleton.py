@@ -50,6 +50,7 @@ CALLER_ERRORS = {
     "a tool_choice naming a missing tool": dict(tools=TOOLS, tool_choice={"name": "nope"}),
     "a tool without a name": dict(tools=[{"parameters": {}}]),
     "a response_format of no known type": dict(response_format={"type": "xml"}),
+    "a json_schema that is no dict": dict(response_format={"type": "json_schema", "json_schema": "person"}),
     "a stop that is not text": dict(stop=5),
     "a stop list with a non-string": dict(stop=["END", None]),
     "content of a wrong type": dict(messages=[{"role": "user", "content": 42}]),
