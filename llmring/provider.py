@@ -214,7 +214,8 @@ class Provider:
         seen: set = set()
         token = None
         for _ in range(MAX_PAGES):
-            page, token = fetch(token)
+            with self.reading():  # a page of an unexpected shape is invalid_output, not a crash
+                page, token = fetch(token)
             items.extend(page)
             if not token:
                 return items

@@ -88,7 +88,7 @@ class OllamaProvider(Provider):
     def list_models(self, timeout: Timeout) -> list:
         response = self.request("GET", f"{self.base_url}/api/tags", headers={}, timeout=timeout)
         data = self.answer_object(response_json(response))
-        return [m["name"] for m in data.get("models") or [] if m.get("name")]
+        return [m["name"] for m in data.get("models") or [] if isinstance(m, dict) and m.get("name")]
 
     def body(self, model: str, request: LLMRequest, stream: bool) -> dict:
         body: dict = {"model": model, "messages": _messages(request.messages), "stream": stream}

@@ -202,3 +202,11 @@ def test_a_listing_that_never_ends_stops_after_max_pages(server):
         provider.list_models(TIMEOUT)
     assert info.value.kind == "server" and f"more than {MAX_PAGES} pages" in str(info.value)
     assert len(server.requests) == MAX_PAGES
+
+
+def test_a_listing_page_of_an_unexpected_shape_is_invalid_output(server):
+    provider, _, _ = make("google", server.url)
+    server.add("GET", "/v1beta/models", Reply(json={"models": ["not-an-object"]}))
+    with pytest.raises(ProviderError) as info:
+        provider.list_models(TIMEOUT)
+    assert info.value.kind == "invalid_output"
