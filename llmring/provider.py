@@ -46,7 +46,6 @@ from .types import LLMRequest, LLMResponse, StreamChunk
 from .wire import relay
 
 Timeout = tuple  # (connect seconds, read seconds), as requests takes it
-MAX_PAGES = 100  # of a model listing: far beyond any real API's, short of a loop's
 
 
 @attrs.define
@@ -205,15 +204,18 @@ class Provider:
         # A helper's error knows no provider: give it this one's name (and redaction).
         return exc if exc.provider is not None else self.error(exc.kind, exc.message, model=model)
 
+    #: Pages of a model listing read at most: far beyond any real API's, short of a loop's.
+    max_pages: int = 100
+
     def pages(self, fetch: Callable[[Optional[str]], tuple]) -> list:
         """The items of every page of a listing: `fetch(token)` returns (items, next page
-        token or None). A token seen twice, or more than MAX_PAGES pages, is a `server` error:
+        token or None). A token seen twice, or more than `max_pages` pages, is a `server` error:
         a broken server must not keep `llmring list --live` looping, and a silently cut list
         would show listed models as missing."""
         items: list = []
         seen: set = set()
         token = None
-        for _ in range(MAX_PAGES):
+        for _ in range(self.max_pages):
             with self.reading():  # a page of an unexpected shape is invalid_output, not a crash
                 page, token = fetch(token)
             items.extend(page)
@@ -223,7 +225,7 @@ class Provider:
                 raise self.error("server", f"sent the same page token twice while listing models "
                                            f"(after {len(items)} entries); its listing is broken")
             seen.add(token)
-        raise self.error("server", f"listed more than {MAX_PAGES} pages of models; stopped there")
+        raise self.error("server", f"listed more than {self.max_pages} pages of models; stopped there")
 
     def error_from_response(self, response: requests.Response) -> ProviderError:
         """Map an HTTP error response to a ProviderError. Override to read the body."""

@@ -8,7 +8,7 @@ from httpfake import Reply
 
 from llmring import Ring
 from llmring.exceptions import ProviderError
-from llmring.provider import MAX_PAGES, ProviderSettings, merge_extra_params
+from llmring.provider import Provider, ProviderSettings, merge_extra_params
 from llmring.types import LLMRequest
 from llmring_providers.anthropic import AnthropicProvider
 from llmring_providers.google import GoogleProvider
@@ -196,12 +196,12 @@ def test_a_repeated_page_token_ends_the_listing_with_an_error(prefix):
 
 def test_a_listing_that_never_ends_stops_after_max_pages(server):
     provider, _, _ = make("google", server.url)
-    count = iter(range(10 * MAX_PAGES))
+    count = iter(range(10 * Provider.max_pages))
     server.add("GET", "/v1beta/models", lambda rec: Reply(json={"models": [], "nextPageToken": f"t{next(count)}"}))
     with pytest.raises(ProviderError) as info:
         provider.list_models(TIMEOUT)
-    assert info.value.kind == "server" and f"more than {MAX_PAGES} pages" in str(info.value)
-    assert len(server.requests) == MAX_PAGES
+    assert info.value.kind == "server" and f"more than {Provider.max_pages} pages" in str(info.value)
+    assert len(server.requests) == Provider.max_pages
 
 
 def test_a_listing_page_of_an_unexpected_shape_is_invalid_output(server):
