@@ -210,3 +210,20 @@ def test_a_listing_page_of_an_unexpected_shape_is_invalid_output(server):
     with pytest.raises(ProviderError) as info:
         provider.list_models(TIMEOUT)
     assert info.value.kind == "invalid_output"
+
+
+STOPS = {  # prefix -> where the body carries stop sequences
+    "openai": lambda b: b.get("stop"),
+    "anthropic": lambda b: b.get("stop_sequences"),
+    "google": lambda b: (b.get("generationConfig") or {}).get("stopSequences"),
+    "ollama": lambda b: (b.get("options") or {}).get("stop"),
+}
+
+
+@pytest.mark.parametrize("prefix", list(STOPS))
+@pytest.mark.parametrize("stop,sent", [("END", ["END"]), (["a", "b"], ["a", "b"]), ("", None), ([], None)])
+def test_stop_is_normalised_the_same_way_in_every_provider(server, prefix, stop, sent):
+    provider, model, path = make(prefix, server.url)
+    server.add("POST", path, Reply(json=ANSWERS[prefix]))
+    provider.chat(model, LLMRequest(messages=["Hi"], stop=stop), TIMEOUT)
+    assert STOPS[prefix](server.requests[-1].json()) == sent
