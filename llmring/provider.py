@@ -12,8 +12,7 @@ import json
 import math
 import os
 import time
-import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Optional
 
@@ -30,7 +29,23 @@ from .exceptions import (
     ProviderTimeoutError,
     error_for_kind,
 )
-from .types import LLMRequest, LLMResponse, StreamChunk, ToolCall
+from .translate import (  # noqa: F401 - plugins import these from here
+    bad_request,
+    check_request,
+    content_parts,
+    function_specs,
+    image_url,
+    merge_extra_params,
+    new_call_id,
+    split_data_url,
+    stop_sequences,
+    tool_call,
+    tool_choice,
+    tool_choice_name,
+    unsupported,
+)
+from .types import LLMRequest, LLMResponse, StreamChunk
+from .wire import relay
 
 Timeout = tuple  # (connect seconds, read seconds), as requests takes it; see deadline.TryTimeout
 MESSAGE_LIMIT = 500  # characters of a provider's error message kept
@@ -58,7 +73,11 @@ class ProviderSettings:
 
 
 class Provider:
-    """Subclass this, set the class attributes, implement `chat` and `stream`."""
+    """Subclass this and set the class attributes. An HTTP provider then supplies only its
+    vendor mapping (`url`, `body`, `parse`, `read_stream`, and `headers` / `error_kind` when
+    the defaults do not fit): `chat` and `stream` here own the round trip (build the body,
+    post, check the status, raise an error object found in a 200 body, parse inside
+    `reading()`). A provider without HTTP overrides `chat` and `stream` instead."""
 
     #: Environment variables that may hold the API key, first found wins. Empty: no key.
     key_envs: tuple = ()
@@ -71,16 +90,146 @@ class Provider:
         self.name = settings.name
         self.session = settings.session
 
-    # -- to implement ---------------------------------------------------------------
+    # -- the round trip ---------------------------------------------------------------
     def chat(self, model: str, request: LLMRequest, timeout: Timeout) -> LLMResponse:
-        raise NotImplementedError
+        body = self.request_body(model, request, stream=False)
+        response = self.post(self.url(model, stream=False), body, self.headers(), timeout)
+        data = self.answer_object(response_json(response))
+        with self.reading():
+            return self.parse(model, request, data)
 
     def stream(self, model: str, request: LLMRequest, timeout: Timeout) -> Iterator[StreamChunk]:
+        response = self.open_stream(model, request, timeout)
+        with self.reading():
+            yield from relay(response, self.read_stream(model, request, response))
+
+    def open_stream(self, model: str, request: LLMRequest, timeout: Timeout) -> requests.Response:
+        """The streaming response, status checked (override to retry a rejected option)."""
+        body = self.request_body(model, request, stream=True)
+        return self.post(self.url(model, stream=True), body, self.headers(), timeout, stream=True)
+
+    def request_body(self, model: str, request: LLMRequest, stream: bool) -> dict:
+        """`body()` with the caller's `extra_params` merged in. A caller error found while
+        building it raises before any network call."""
+        try:  # as caller_errors() does, without a context manager on the hot path
+            check_request(request)
+            body = self.body(model, request, stream)
+        except ProviderError as e:
+            raise self._named(e, model) from None
+        return merge_extra_params(body, request.extra_params)
+
+    def answer_object(self, data: Any) -> dict:
+        """An answer body or stream event as a JSON object. An error object in it raises:
+        some APIs and proxies report errors with status 200."""
+        if not isinstance(data, dict):
+            raise self.error("server", "answered with a body that is not a JSON object")
+        err = self.error_object(data)
+        if err:
+            raise self.error_from_object(err)
+        return data
+
+    # -- the vendor mapping -------------------------------------------------------------
+    def url(self, model: str, stream: bool) -> str:
+        """Where a chat (or a streamed chat) with `model` is posted."""
+        raise NotImplementedError(f"{type(self).__name__} must define url, body, parse and read_stream "
+                                  "(or override chat and stream)")
+
+    def headers(self) -> dict:
+        """The request headers. Default: `Authorization: Bearer KEY` when a key is needed."""
+        key = self.api_key()
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    def body(self, model: str, request: LLMRequest, stream: bool) -> dict:
+        """The JSON body for `request`, without `extra_params` (the round trip merges them)."""
         raise NotImplementedError
+
+    def parse(self, model: str, request: LLMRequest, data: dict) -> LLMResponse:
+        """The LLMResponse for an answer body (a JSON object without an error object)."""
+        raise NotImplementedError
+
+    def read_stream(self, model: str, request: LLMRequest, response: requests.Response) -> Iterator[StreamChunk]:
+        """The StreamChunks of a streaming response (`wire.iter_sse` / `iter_ndjson` read it)."""
+        raise NotImplementedError
+
+    def error_kind(self, err: dict, status: Optional[int]) -> str:
+        """The failure kind of the API's error object `err`; `status` is None for an error
+        inside a 200 body or a stream. Default: context_length by the message, else by status."""
+        if looks_like_context_length(str(err.get("message") or "")):
+            return "context_length"
+        return status_kind(status) if status is not None else "server"
+
+    def error_object(self, body: Any) -> Any:
+        """The API's error object in a parsed body (`{"error": {...}}`), or None."""
+        return body.get("error") if isinstance(body, dict) else None
 
     def list_models(self, timeout: Timeout) -> list:
         """Model names the provider's own endpoint lists (`llmring list --live`)."""
         raise NotImplementedError(f"{self.name} cannot list its models")
+
+    # -- errors ---------------------------------------------------------------------------
+    def error_from_object(self, err: Any, response: Optional[requests.Response] = None) -> ProviderError:
+        """The ProviderError for the API's error object `err`, from an HTTP error answer
+        (`response`) or met in a 200 body or a stream (`response` None)."""
+        if not isinstance(err, dict):
+            err = {"message": str(err or "unknown error")}  # e.g. {"error": "text"}
+        status = response.status_code if response is not None else None
+        message = str(err.get("message") or err.get("type") or err.get("code")
+                      or (f"HTTP {status}" if status else "unknown error"))
+        return self.error(self.error_kind(err, status), message, response=response)
+
+    def error_from_body(self, response: requests.Response) -> ProviderError:
+        """`error_from_response` for an API whose error bodies hold an error object: the
+        object's error, else the body's text, classified by `error_kind`."""
+        body = response_json(response)
+        err = self.error_object(body)
+        if not err:  # not the API's shape (a proxy's HTML page, a bare {"message"})
+            err = {"message": _find_message(body) or response.text[:300] or response.reason or "no message"}
+        return self.error_from_object(err, response)
+
+    def bad_request(self, message: str, model: Optional[str] = None) -> ProviderError:
+        """The error for a request the caller got wrong: the ring raises it at once, tries
+        no other model and counts it against none."""
+        return self.error("bad_request", message, model=model)
+
+    def unsupported(self, message: str, model: Optional[str] = None) -> ProviderError:
+        """The error for a request this model or API cannot serve: the ring fails over."""
+        return self.error("unsupported", message, model=model)
+
+    @contextmanager
+    def caller_errors(self, model: Optional[str] = None) -> Iterator[None]:
+        """Check or translate the caller's request inside this: the `bad_request()` /
+        `unsupported()` errors of helper functions, which know no provider, get its name."""
+        try:
+            yield
+        except ProviderError as e:
+            raise self._named(e, model) from None
+
+    def _named(self, exc: ProviderError, model: Optional[str]) -> ProviderError:
+        # A helper's error knows no provider: give it this one's name (and redaction).
+        return exc if exc.provider is not None else self.error(exc.kind, exc.message, model=model)
+
+    #: Pages of a model listing read at most: far beyond any real API's, short of a loop's.
+    max_pages: int = 100
+
+    def pages(self, fetch: Callable[[Optional[str]], tuple]) -> list:
+        """The items of every page of a listing: `fetch(token)` returns (items, next page
+        token or None). A token seen twice, or more than `max_pages` pages, is a `server` error:
+        a broken server must not keep `llmring list --live` looping, and a silently cut list
+        would show listed models as missing."""
+        items: list = []
+        seen: set = set()
+        token = None
+        for _ in range(self.max_pages):
+            with self.reading():  # a page of an unexpected shape is invalid_output, not a crash
+                page, token = fetch(token)
+            items.extend(page)
+            if not token:
+                return items
+            if token in seen:
+                raise self.error("server", f"sent the same page token twice while listing models "
+                                           f"(after {len(items)} entries); its listing is broken")
+            seen.add(token)
+        raise self.error("server", f"listed more than {self.max_pages} pages of models; stopped there")
 
     def error_from_response(self, response: requests.Response) -> ProviderError:
         """Map an HTTP error response to a ProviderError. Override to read the body."""
@@ -319,74 +468,3 @@ CONTEXT_LENGTH_MARKERS = ("context length", "context_length", "context window", 
 def looks_like_context_length(message: str) -> bool:
     text = message.lower()
     return any(m in text for m in CONTEXT_LENGTH_MARKERS)
-
-
-def function_specs(tools: Optional[list]) -> list:
-    """Tools in either accepted shape -> [{"name", "description", "parameters"}]."""
-    specs = []
-    for tool in tools or []:
-        fn = tool.get("function", tool) if isinstance(tool, dict) else None
-        if not isinstance(fn, dict) or not fn.get("name"):
-            raise ValueError("each tool needs a name: use {'type': 'function', 'function': {'name': ..., "
-                             "'parameters': {...}}} or {'name': ..., 'parameters': {...}}")
-        specs.append({"name": fn["name"], "description": fn.get("description", ""),
-                      "parameters": fn.get("parameters") or {"type": "object", "properties": {}}})
-    return specs
-
-
-def tool_choice_name(choice: Any) -> Optional[str]:
-    """The function a tool_choice names ({"type":"function","function":{"name":...}} or
-    {"name": ...}), or None for "auto" / "none" / "required"."""
-    if isinstance(choice, dict):
-        return (choice.get("function") or {}).get("name") or choice.get("name")
-    return None
-
-
-def new_call_id() -> str:
-    """An id for a tool call the API gave none (Gemini 2.x, Ollama): unique, as OpenAI's and
-    Anthropic's are, so code that keys calls by id works the same with every provider."""
-    return f"call_{uuid.uuid4().hex[:24]}"
-
-
-def tool_call(id: str, name: str, arguments: Any) -> ToolCall:
-    """A ToolCall from arguments given as a dict or as JSON text ("" means no arguments);
-    text that is not a JSON object is kept in `raw_arguments`."""
-    if isinstance(arguments, dict):
-        return ToolCall(id=id, name=name, arguments=arguments)
-    text = arguments or ""
-    if not text.strip():
-        return ToolCall(id=id, name=name)
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        parsed = None
-    if isinstance(parsed, dict):
-        return ToolCall(id=id, name=name, arguments=parsed)
-    return ToolCall(id=id, name=name, raw_arguments=text)
-
-
-def merge_extra_params(body: dict, extra: Optional[Mapping]) -> dict:
-    """`body` with the caller's `extra_params` on top. A dict given for a key the body also
-    has as a dict is merged into it (one level), so `{"options": {"num_ctx": 8192}}` adds to
-    the options built from the request instead of replacing them."""
-    for key, value in (extra or {}).items():
-        if isinstance(value, Mapping) and isinstance(body.get(key), dict):
-            body[key] = {**body[key], **value}
-        else:
-            body[key] = value
-    return body
-
-
-def split_data_url(url: str) -> Optional[tuple]:
-    """"data:image/png;base64,AAAA" -> ("image/png", "AAAA"); None for other URLs."""
-    if not url.startswith("data:") or "," not in url:
-        return None
-    head, data = url[5:].split(",", 1)
-    mime = head.split(";")[0] or "application/octet-stream"
-    return mime, data
-
-
-def image_url(part: dict) -> str:
-    """The URL of an image part ({"type": "image_url", "image_url": {"url"}} or a plain string)."""
-    value = part.get("image_url")
-    return value.get("url", "") if isinstance(value, dict) else str(value or part.get("url", ""))

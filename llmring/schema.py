@@ -47,7 +47,11 @@ def check(value: Any, schema: Any, root: dict, path: str = "$") -> str:
     if schema is True or not isinstance(schema, dict):
         return ""
     if "$ref" in schema:
-        return check(value, _deref(schema["$ref"], root), root, path)
+        try:
+            target = resolve_ref(root, schema["$ref"])
+        except ValueError:
+            return ""  # a remote or dangling reference is not followed: accept
+        return check(value, target, root, path)
     if "const" in schema and value != schema["const"]:
         return f"{path} must be {schema['const']!r}"
     if "enum" in schema and value not in schema["enum"]:
@@ -120,10 +124,19 @@ def _check_array(value: list, schema: dict, root: dict, path: str) -> str:
     return ""
 
 
-def _deref(ref: str, root: dict) -> Any:
-    if not ref.startswith("#/"):
-        return True  # remote references are not followed: accept
-    node: Any = root
-    for part in ref[2:].split("/"):
-        node = node.get(part.replace("~1", "/").replace("~0", "~"), {}) if isinstance(node, dict) else {}
+def resolve_ref(root: Any, ref: Any) -> Any:
+    """The part of `root` a local `$ref` ("#/$defs/Item", "#") points to; ValueError saying
+    why for a remote reference or one that points nowhere. The one resolver of the library."""
+    pointer = ref[1:] if isinstance(ref, str) and ref.startswith("#") else None
+    if pointer is None or (pointer and not pointer.startswith("/")):
+        raise ValueError(f"only local $refs such as '#/$defs/Name' can be followed, not {ref!r}")
+    node = root
+    for token in pointer.split("/")[1:]:
+        token = token.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            node = node[int(token)]
+        elif isinstance(node, dict) and token in node:
+            node = node[token]
+        else:
+            raise ValueError(f"the schema's $ref {ref!r} points nowhere")
     return node

@@ -19,17 +19,19 @@ from llmring.plugins import hookimpl
 from llmring.provider import (
     Provider,
     Timeout,
+    content_parts,
     function_specs,
     image_url,
     looks_like_context_length,
     response_json,
     split_data_url,
     status_kind,
+    stop_sequences,
     tool_call,
-    tool_choice_name,
+    tool_choice,
 )
 from llmring.types import LLMRequest, LLMResponse, Message, StreamChunk, ToolCallDelta, Usage
-from llmring.wire import iter_sse, relay
+from llmring.wire import iter_sse
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096  # the API requires max_tokens
@@ -57,42 +59,35 @@ class AnthropicProvider(Provider):
         "code-reviewer": ["claude-opus-5", "claude-opus-4-5-20251101"],
     }
 
-    # -- calls ------------------------------------------------------------------------
-    def chat(self, model: str, request: LLMRequest, timeout: Timeout) -> LLMResponse:
-        response = self.post(self._url("messages"), self._body(model, request), self._headers(), timeout)
-        data = response_json(response)
-        if not isinstance(data, dict):
-            raise self.error("server", "answered with a body that is not a JSON object")
-        if data.get("type") == "error":
-            raise self.error_from_object(None, data.get("error"))
-        with self.reading():
-            return self._parse(model, data, json_tool_name(request.response_format))
+    # -- the vendor mapping ---------------------------------------------------------------
+    def url(self, model: str, stream: bool) -> str:
+        return self._url("messages")
 
-    def stream(self, model: str, request: LLMRequest, timeout: Timeout) -> Iterator[StreamChunk]:
-        body = {**self._body(model, request), "stream": True}
-        response = self.post(self._url("messages"), body, self._headers(), timeout, stream=True)
-        with self.reading():
-            yield from relay(response, _StreamReader(self, json_tool_name(request.response_format)).read(response))
+    def read_stream(self, model: str, request: LLMRequest, response: requests.Response) -> Iterator[StreamChunk]:
+        return _StreamReader(self, json_tool_name(request.response_format)).read(response)
 
     def list_models(self, timeout: Timeout) -> list:
-        response = self.request("GET", self._url("models"), headers=self._headers(), timeout=timeout,
-                                params={"limit": 1000})
-        data = response_json(response)
-        entries = data.get("data") if isinstance(data, dict) else None
-        return [m["id"] for m in entries or [] if isinstance(m, dict) and m.get("id")]
+        def page(after: Optional[str]) -> tuple:
+            params = {"limit": 1000, **({"after_id": after} if after else {})}
+            response = self.request("GET", self._url("models"), headers=self.headers(), timeout=timeout,
+                                    params=params)
+            data = self.answer_object(response_json(response))
+            names = [m["id"] for m in data.get("data") or [] if isinstance(m, dict) and m.get("id")]
+            return names, data.get("last_id") if data.get("has_more") else None
 
-    # -- request ----------------------------------------------------------------------
+        return self.pages(page)
+
     def _url(self, path: str) -> str:
         return f"{self.base_url}/v1/{path}"
 
-    def _headers(self) -> dict:
-        headers = {"Content-Type": "application/json", "anthropic-version": API_VERSION}
+    def headers(self) -> dict:
+        headers = {"anthropic-version": API_VERSION}
         key = self.api_key()
         if key:
             headers["x-api-key"] = key
         return headers
 
-    def _body(self, model: str, request: LLMRequest) -> dict:
+    def body(self, model: str, request: LLMRequest, stream: bool) -> dict:
         system, messages = convert_messages(request.messages)
         max_tokens = request.max_tokens if request.max_tokens is not None else DEFAULT_MAX_TOKENS
         body: dict = {"model": model, "messages": messages, "max_tokens": max_tokens}
@@ -100,11 +95,12 @@ class AnthropicProvider(Provider):
             body["system"] = system
         if request.temperature is not None:
             body["temperature"] = request.temperature
-        if request.stop is not None:
-            body["stop_sequences"] = [request.stop] if isinstance(request.stop, str) else list(request.stop)
+        stop = stop_sequences(request.stop)
+        if stop:
+            body["stop_sequences"] = stop
         tools = [{"name": s["name"], "description": s["description"], "input_schema": s["parameters"]}
                  for s in function_specs(request.tools)]
-        choice = _tool_choice(request.tool_choice) if request.tool_choice is not None else None
+        choice = _tool_choice(tool_choice(request))
         output_tool = _output_tool(request.response_format)
         if output_tool:
             if choice is None:
@@ -116,11 +112,13 @@ class AnthropicProvider(Provider):
             body["tools"] = tools
         if choice is not None:
             body["tool_choice"] = choice
-        body.update(request.extra_params)
+        if stream:
+            body["stream"] = True
         return body
 
     # -- response ---------------------------------------------------------------------
-    def _parse(self, model: str, data: dict, json_tool: Optional[str]) -> LLMResponse:
+    def parse(self, model: str, request: LLMRequest, data: dict) -> LLMResponse:
+        json_tool = json_tool_name(request.response_format)
         texts, calls, json_answer = [], [], None
         for block in data.get("content") or []:
             kind = block.get("type") if isinstance(block, dict) else None
@@ -138,19 +136,10 @@ class AnthropicProvider(Provider):
 
     # -- errors -----------------------------------------------------------------------
     def error_from_response(self, response: requests.Response) -> ProviderError:
-        body = response_json(response)
-        err = body.get("error") if isinstance(body, dict) else None
-        if not isinstance(err, dict):
-            # Not Anthropic's shape (e.g. an HTML page from a proxy): go by the status.
-            err = {"message": response.text[:300] or response.reason or "no message"}
-        return self.error_from_object(response, err)
+        return self.error_from_body(response)
 
-    def error_from_object(self, response: Optional[requests.Response], err: Any) -> ProviderError:
-        """The ProviderError for an Anthropic error object, from an HTTP answer or a stream event."""
-        err = err if isinstance(err, dict) else {"message": str(err or "unknown error")}
-        status = response.status_code if response is not None else None
-        message = str(err.get("message") or err.get("type") or f"HTTP {status}")
-        return self.error(error_kind(status, err), message, response=response)
+    def error_kind(self, err: dict, status: Optional[int]) -> str:
+        return error_kind(status, err)
 
 
 def error_kind(status: Optional[int], err: dict) -> str:
@@ -185,13 +174,11 @@ def _output_tool(response_format: Optional[dict]) -> Optional[dict]:
             "input_schema": schema}
 
 
-def _tool_choice(choice: Any) -> dict:
-    name = tool_choice_name(choice)
-    if name:
-        return {"type": "tool", "name": name}
-    if isinstance(choice, dict):
-        return choice  # already Anthropic's shape, e.g. {"type": "any"}
-    return {"type": {"required": "any"}.get(choice, choice)}  # auto, any, none
+def _tool_choice(choice: Optional[tuple]) -> Optional[dict]:
+    if choice is None:
+        return None
+    mode, name = choice
+    return {"type": "tool", "name": name} if name else {"type": {"required": "any"}.get(mode, mode)}
 
 
 # -- messages ------------------------------------------------------------------------------
@@ -224,14 +211,10 @@ def _blocks(m: Message) -> list:
 
 
 def _content_blocks(content: Any) -> list:
-    if isinstance(content, str) or content is None:
-        return [{"type": "text", "text": content}] if content else []  # the API rejects empty text blocks
     blocks = []
-    for part in content:
-        if not isinstance(part, dict):
-            blocks.append({"type": "text", "text": str(part)})
-        elif part.get("type") == "text":
-            if part.get("text"):
+    for part in content_parts(content):
+        if part.get("type") == "text":
+            if part.get("text"):  # the API rejects empty text blocks
                 blocks.append({"type": "text", "text": part["text"]})
         elif part.get("type") == "image_url":
             blocks.append(_image(image_url(part)))
@@ -283,7 +266,7 @@ class _StreamReader:
                 yield self._final()
                 return
             if kind == "error":
-                raise self.provider.error_from_object(None, data.get("error"))
+                raise self.provider.error_from_object(data.get("error"))
             chunk = self._handle(kind, data)
             if chunk is not None:
                 yield chunk

@@ -23,19 +23,24 @@ from llmring.provider import (
     Provider,
     ProviderSettings,
     Timeout,
+    bad_request,
+    content_parts,
     function_specs,
     image_url,
     looks_like_context_length,
-    merge_extra_params,
     new_call_id,
     response_json,
     split_data_url,
     status_kind,
+    stop_sequences,
     tool_call,
-    tool_choice_name,
+    tool_choice,
+    unsupported,
 )
 from llmring.types import LLMRequest, LLMResponse, StreamChunk, ToolCall, ToolCallDelta, Usage
-from llmring.wire import iter_sse, relay
+from llmring.wire import iter_sse
+
+from .gemini_schema import gemini_schema
 
 _FINISH = {"STOP": "stop", "MAX_TOKENS": "length"}
 _FILTERED = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"}
@@ -46,10 +51,6 @@ _UNSUPPORTED_MARKERS = ("is not enabled for models/", "is not supported for this
 # otherwise). When we no longer have the real one, Google documents this value to skip the check.
 _SKIP_SIGNATURE = "skip_thought_signature_validator"
 _MAX_REMEMBERED = 1024
-
-
-class _Unsupported(Exception):
-    """The request asks for something the Gemini API cannot express."""
 
 
 class GoogleProvider(Provider):
@@ -76,32 +77,29 @@ class GoogleProvider(Provider):
         # A custom base URL (a proxy) still speaks to Gemini and needs the Gemini key.
         return (self.settings.api_key_env,) if self.settings.api_key_env else self.key_envs
 
-    # -- calls ----------------------------------------------------------------------
-    def chat(self, model: str, request: LLMRequest, timeout: Timeout) -> LLMResponse:
+    # -- the vendor mapping ---------------------------------------------------------------
+    def url(self, model: str, stream: bool) -> str:
         name = _model_name(model)
-        response = self.post(self._url(name, "generateContent"), self._body(request), self._headers(), timeout)
-        data = self._json_object(response_json(response))
-        with self.reading():
-            text, calls, raw = self._read_candidate(data)  # raises if the prompt was blocked
-            if not data.get("candidates"):
-                raise self.error("server", "answered without any candidate.", model=name)
-            return LLMResponse(content=text, model=name, usage=_usage(data.get("usageMetadata")),
-                               finish_reason=_finish_reason(raw, calls), raw_finish_reason=raw,
-                               tool_calls=calls or None)
+        if stream:
+            return f"{self._api_root()}/models/{name}:streamGenerateContent?alt=sse"
+        return f"{self._api_root()}/models/{name}:generateContent"
 
-    def stream(self, model: str, request: LLMRequest, timeout: Timeout) -> Iterator[StreamChunk]:
+    def parse(self, model: str, request: LLMRequest, data: dict) -> LLMResponse:
         name = _model_name(model)
-        url = self._url(name, "streamGenerateContent") + "?alt=sse"
-        response = self.post(url, self._body(request), self._headers(), timeout, stream=True)
-        with self.reading():
-            yield from relay(response, self._read_stream(response, name))
+        text, calls, raw = self._read_candidate(data)  # raises if the prompt was blocked
+        if not data.get("candidates"):
+            raise self.error("server", "answered without any candidate.", model=name)
+        return LLMResponse(content=text, model=name, usage=_usage(data.get("usageMetadata")),
+                           finish_reason=_finish_reason(raw, calls), raw_finish_reason=raw,
+                           tool_calls=calls or None)
 
-    def _read_stream(self, response: requests.Response, name: str) -> Iterator[StreamChunk]:
+    def read_stream(self, model: str, request: LLMRequest, response: requests.Response) -> Iterator[StreamChunk]:
+        name = _model_name(model)
         calls: list = []
         raw: Optional[str] = None
         usage: Optional[Usage] = None
         for event in iter_sse(response, self):
-            data = self._json_object(self.event_json(event.data))
+            data = self.answer_object(self.event_json(event.data))
             text, new_calls, finish = self._read_candidate(data)
             if text:
                 yield StreamChunk(delta=text)
@@ -119,47 +117,41 @@ class GoogleProvider(Provider):
                           tool_calls=calls or None, model=name)
 
     def list_models(self, timeout: Timeout) -> list:
-        names: list = []
-        params: dict = {"pageSize": 1000}
-        while True:
-            response = self.request("GET", f"{self._api_root()}/models", headers=self._headers(),
+        def page(token: Optional[str]) -> tuple:
+            params = {"pageSize": 1000, **({"pageToken": token} if token else {})}
+            response = self.request("GET", f"{self._api_root()}/models", headers=self.headers(),
                                     timeout=timeout, params=params)
-            data = self._json_object(response_json(response))
-            for info in data.get("models") or []:
-                methods = info.get("supportedGenerationMethods")
-                if methods is None or "generateContent" in methods:
-                    names.append(_model_name(info.get("name", "")))
-            if not data.get("nextPageToken"):
-                return names
-            params["pageToken"] = data["nextPageToken"]
+            data = self.answer_object(response_json(response))
+            names = [_model_name(info.get("name", "")) for info in data.get("models") or []
+                     if info.get("supportedGenerationMethods") is None
+                     or "generateContent" in info["supportedGenerationMethods"]]
+            return names, data.get("nextPageToken")
 
-    # -- request --------------------------------------------------------------------
+        return self.pages(page)
+
     def _api_root(self) -> str:
         base = self.base_url
         return base if base.endswith(("/v1beta", "/v1")) else base + "/v1beta"
 
-    def _url(self, name: str, method: str) -> str:
-        return f"{self._api_root()}/models/{name}:{method}"
-
-    def _headers(self) -> dict:
+    def headers(self) -> dict:
         return {"x-goog-api-key": self.api_key()}
 
-    def _body(self, request: LLMRequest) -> dict:
-        try:
-            body: dict = {"contents": self._contents(request.messages)}
-            system = [m.text() for m in request.messages if m.role == "system" and m.text()]
-            if system:
-                body["systemInstruction"] = {"parts": [{"text": t} for t in system]}
-            config = _generation_config(request)
-            if config:
-                body["generationConfig"] = config
-            if request.tools:
-                body["tools"] = [{"functionDeclarations": [_declaration(s) for s in function_specs(request.tools)]}]
-        except _Unsupported as e:
-            raise self.error("unsupported", str(e)) from None
-        if request.tool_choice is not None:
-            body["toolConfig"] = {"functionCallingConfig": _calling_config(request.tool_choice)}
-        return merge_extra_params(body, request.extra_params)
+    def body(self, model: str, request: LLMRequest, stream: bool) -> dict:
+        body: dict = {"contents": self._contents(request.messages)}
+        system = [m.text() for m in request.messages if m.role == "system" and m.text()]
+        if system:
+            body["systemInstruction"] = {"parts": [{"text": t} for t in system]}
+        config = _generation_config(request)
+        if config:
+            body["generationConfig"] = config
+        if request.tools:
+            body["tools"] = [{"functionDeclarations": [_declaration(s) for s in function_specs(request.tools)]}]
+        choice = tool_choice(request)
+        if choice:
+            mode, name = choice
+            calling = {"mode": "ANY", "allowedFunctionNames": [name]} if name else {"mode": _TOOL_MODES[mode]}
+            body["toolConfig"] = {"functionCallingConfig": calling}
+        return body
 
     def _contents(self, messages: list) -> list:
         names: dict = {}  # tool_call_id -> function name, for the tool results that follow
@@ -192,8 +184,8 @@ class GoogleProvider(Provider):
     def _function_response_part(self, message: Any, names: dict) -> dict:
         name = names.get(message.tool_call_id) or message.name
         if not name:
-            raise self.error("bad_request", f"the tool result for {message.tool_call_id!r} answers no tool call "
-                                            "of an earlier assistant message; pass that message too.")
+            raise self.bad_request(f"the tool result for {message.tool_call_id!r} answers no tool call "
+                                   "of an earlier assistant message; pass that message too.")
         return {"functionResponse": {"name": name, "response": _tool_result(message),
                                      **self._gemini_id(message.tool_call_id)}}
 
@@ -201,14 +193,10 @@ class GoogleProvider(Provider):
         return {"id": call_id} if call_id in self._gemini_ids else {}
 
     # -- response -------------------------------------------------------------------
-    def _json_object(self, data: Any) -> dict:
+    def answer_object(self, data: Any) -> dict:
         if isinstance(data, list) and data:  # some errors come wrapped in a list
             data = data[0]
-        if not isinstance(data, dict):
-            raise self.error("server", "answered with something that is not a JSON object.")
-        if isinstance(data.get("error"), dict):
-            raise self._api_error(data["error"], data["error"].get("code"))
-        return data
+        return super().answer_object(data)
 
     def _read_candidate(self, data: dict) -> tuple:
         """(visible text, tool calls, raw finish reason) of the first candidate."""
@@ -237,16 +225,19 @@ class GoogleProvider(Provider):
 
     # -- errors ---------------------------------------------------------------------
     def error_from_response(self, response: requests.Response) -> ProviderError:
-        body = response_json(response)
-        if isinstance(body, list) and body:
-            body = body[0]
-        err = body.get("error") if isinstance(body, dict) else None
-        if not isinstance(err, dict):
-            err = {"message": response.text[:300] or response.reason or "no message"}
-        return self._api_error(err, response.status_code, response)
+        return self.error_from_body(response)
 
-    def _api_error(self, err: dict, status: Optional[int], response: Optional[requests.Response] = None
-                   ) -> ProviderError:
+    def error_object(self, body: Any) -> Any:
+        if isinstance(body, list) and body:  # some errors come wrapped in a list
+            body = body[0]
+        err = super().error_object(body)
+        return err if isinstance(err, dict) else None
+
+    def error_from_object(self, err: Any, response: Optional[requests.Response] = None) -> ProviderError:
+        err = err if isinstance(err, dict) else {"message": str(err or "unknown error")}
+        # In a 200 body or a stream, the object's own code stands for the HTTP status.
+        status = response.status_code if response is not None else err.get("code")
+        status = status if isinstance(status, int) else None
         message = str(err.get("message") or "no message")
         kind = _error_kind(status, err, message)
         if kind == "auth":
@@ -265,10 +256,8 @@ def _model_name(model: str) -> str:
 
 
 def _parts(content: Any) -> list:
-    if isinstance(content, str):
-        return [{"text": content}] if content else []
     parts = []
-    for part in content or []:
+    for part in content_parts(content):
         kind = part.get("type")
         if kind == "text":
             if part.get("text"):
@@ -276,7 +265,7 @@ def _parts(content: Any) -> list:
         elif kind == "image_url":
             parts.append(_media_part(image_url(part)))
         else:
-            raise _Unsupported(f"message parts of type {kind!r} cannot be sent to Gemini")
+            raise unsupported(f"message parts of type {kind!r} cannot be sent to Gemini")
     return parts
 
 
@@ -290,7 +279,7 @@ def _media_part(url: str) -> dict:
         if mime:
             file_data["mimeType"] = mime
         return {"fileData": file_data}
-    raise _Unsupported("an image must be a data: URL or an http(s) URL")
+    raise unsupported("an image must be a data: URL or an http(s) URL")
 
 
 def _tool_result(message: Any) -> dict:
@@ -336,8 +325,9 @@ def _generation_config(request: LLMRequest) -> dict:
         config["temperature"] = request.temperature
     if request.max_tokens is not None:
         config["maxOutputTokens"] = request.max_tokens
-    if request.stop:
-        config["stopSequences"] = [request.stop] if isinstance(request.stop, str) else list(request.stop)
+    stop = stop_sequences(request.stop)
+    if stop:
+        config["stopSequences"] = stop
     fmt = request.response_format or {}
     if fmt.get("type") in ("json_object", "json_schema"):
         config["responseMimeType"] = "application/json"
@@ -345,7 +335,7 @@ def _generation_config(request: LLMRequest) -> dict:
         if fmt["type"] == "json_schema" and schema:
             config["responseSchema"] = gemini_schema(schema)
     elif fmt.get("type") not in (None, "text"):
-        raise ValueError(f"response_format type {fmt.get('type')!r} is not one of text, json_object, json_schema")
+        raise bad_request(f"response_format type {fmt.get('type')!r} is not one of text, json_object, json_schema")
     return config
 
 
@@ -358,146 +348,6 @@ def _declaration(spec: dict) -> dict:
     if params.get("properties") or (params and params.get("type") != "OBJECT"):
         decl["parameters"] = params
     return decl
-
-
-def _calling_config(choice: Any) -> dict:
-    name = tool_choice_name(choice)
-    if name:
-        return {"mode": "ANY", "allowedFunctionNames": [name]}
-    if choice not in _TOOL_MODES:
-        raise ValueError(f"tool_choice must be auto, none, required or a named function, not {choice!r}")
-    return {"mode": _TOOL_MODES[choice]}
-
-
-# -- JSON Schema -> Gemini's OpenAPI 3.0 subset -------------------------------------------
-
-_COPIED = ("title", "description", "minItems", "maxItems", "minProperties", "maxProperties", "minLength",
-           "maxLength", "pattern", "minimum", "maximum", "example", "default", "required", "propertyOrdering")
-# Formats Gemini acts on; others are hints some endpoints reject, so they are dropped.
-_FORMATS = {"STRING": {"enum", "date-time"}, "INTEGER": {"int32", "int64"}, "NUMBER": {"float", "double"}}
-
-
-def gemini_schema(schema: dict) -> dict:
-    """Translate a JSON Schema into the schema Gemini's responseSchema and function parameters
-    take: local $refs inlined, allOf merged, oneOf read as anyOf, `type: [x, "null"]` and null
-    branches turned into `nullable`, const into enum, keywords Gemini lacks
-    (additionalProperties, $schema, $defs, ...) dropped. Recursive schemas cannot be inlined."""
-    return _SchemaConverter(schema).convert(schema)
-
-
-class _SchemaConverter:
-    def __init__(self, root: dict) -> None:
-        self.root = root
-        self.expanding: list = []  # $refs being inlined, to refuse recursion
-
-    def convert(self, node: Any) -> dict:
-        if node is True:
-            return {}
-        if not isinstance(node, dict):
-            raise _Unsupported(f"the schema {node!r} cannot be expressed for Gemini")
-        if "$ref" in node:
-            return self._inline(node)
-        if "allOf" in node:
-            rest = {k: v for k, v in node.items() if k != "allOf"}
-            return _merge_schemas([self.convert(s) for s in node["allOf"]] + [self.convert(rest)])
-        node = dict(node)
-        if "oneOf" in node:
-            node["anyOf"] = node.get("anyOf", []) + node.pop("oneOf")
-        if "const" in node:
-            node["enum"] = [node.pop("const")]
-        types = node.get("type")
-        if isinstance(types, list) and len([t for t in types if t != "null"]) > 1:
-            return self.convert(_split_union(node))
-        out = {k: node[k] for k in _COPIED if k in node}
-        nullable = bool(node.get("nullable"))
-        nullable |= self._set_type(node, out)
-        if "properties" in node:
-            out["properties"] = {k: self.convert(v) for k, v in node["properties"].items()}
-            # Gemini orders keys alphabetically unless told; keep the schema's order.
-            out.setdefault("propertyOrdering", list(node["properties"]))
-        if "items" in node:
-            items = node["items"]
-            out["items"] = self.convert({"anyOf": items} if isinstance(items, list) else items)
-        if "enum" in node:
-            nullable |= self._set_enum(node["enum"], out)
-        if node.get("format") in _FORMATS.get(out.get("type"), ()):
-            out["format"] = node["format"]
-        if "anyOf" in node:
-            out, null_branch = self._any_of(node["anyOf"], out)
-            nullable |= null_branch
-        if nullable:
-            out["nullable"] = True
-        return out
-
-    def _inline(self, node: dict) -> dict:
-        ref = node["$ref"]
-        if ref in self.expanding:
-            raise _Unsupported(f"the schema is recursive ({ref}); Gemini's response schema cannot express that")
-        self.expanding.append(ref)
-        try:
-            return self.convert({**self._resolve(ref), **{k: v for k, v in node.items() if k != "$ref"}})
-        finally:
-            self.expanding.pop()
-
-    def _resolve(self, ref: str) -> dict:
-        if not ref.startswith("#"):
-            raise _Unsupported(f"only local $refs can be inlined, not {ref!r}")
-        target: Any = self.root
-        for token in [t for t in ref[1:].split("/") if t]:
-            token = token.replace("~1", "/").replace("~0", "~")
-            if not isinstance(target, dict) or token not in target:
-                raise _Unsupported(f"the schema's $ref {ref!r} points nowhere")
-            target = target[token]
-        return target
-
-    @staticmethod
-    def _set_type(node: dict, out: dict) -> bool:
-        """Copy `type` (upper case, as the API reference writes it); True if it allows null."""
-        types = node.get("type")
-        if isinstance(types, str):
-            out["type"] = types.upper()
-        if not isinstance(types, list):
-            return False
-        real = [t for t in types if t != "null"]
-        if real:
-            out["type"] = real[0].upper()
-        return len(real) < len(types)
-
-    @staticmethod
-    def _set_enum(values: list, out: dict) -> bool:
-        # Gemini's enum is a list of strings; other types use format "enum".
-        out["enum"] = [v if isinstance(v, str) else json.dumps(v) for v in values if v is not None]
-        out.setdefault("type", "STRING")
-        if out["type"] != "STRING":
-            out["format"] = "enum"
-        return None in values
-
-    def _any_of(self, branches: list, out: dict) -> tuple:
-        real = [b for b in branches if not (isinstance(b, dict) and b.get("type") == "null")]
-        if len(real) == 1:  # "X or null": X itself, made nullable
-            return {**self.convert(real[0]), **out}, len(real) < len(branches)
-        out["anyOf"] = [self.convert(b) for b in real]
-        return out, len(real) < len(branches)
-
-
-def _split_union(node: dict) -> dict:
-    """`type: [a, b, ...]` -> anyOf with one branch per type (descriptive keys stay outside)."""
-    outer = ("title", "description", "default")
-    rest = {k: v for k, v in node.items() if k not in outer + ("type",)}
-    return {**{k: node[k] for k in outer if k in node}, "anyOf": [{**rest, "type": t} for t in node["type"]]}
-
-
-def _merge_schemas(schemas: list) -> dict:
-    out: dict = {}
-    for schema in schemas:
-        for key, value in schema.items():
-            if key == "properties":
-                out["properties"] = {**out.get("properties", {}), **value}
-            elif key in ("required", "propertyOrdering"):
-                out[key] = out.get(key, []) + [v for v in value if v not in out.get(key, [])]
-            else:
-                out[key] = value
-    return out
 
 
 # -- response helpers --------------------------------------------------------------------

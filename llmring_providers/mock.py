@@ -26,7 +26,8 @@ import attrs
 
 from llmring.exceptions import KINDS, ProviderError, ProviderTimeoutError, error_for_kind
 from llmring.plugins import hookimpl
-from llmring.provider import Provider, ProviderSettings, Timeout
+from llmring.provider import Provider, ProviderSettings, Timeout, check_request
+from llmring.schema import resolve_ref
 from llmring.types import FINISH_REASONS, LLMRequest, LLMResponse, StreamChunk, ToolCall, ToolCallDelta, Usage
 
 SCRIPT_ENV = "LLMRING_MOCK_SCRIPT"
@@ -180,6 +181,8 @@ class MockProvider(Provider):
 
     # -- answering ---------------------------------------------------------------------------
     def _answer(self, model: str, request: LLMRequest, timeout: Timeout) -> Reply:
+        with self.caller_errors(model):  # the caller's errors are found here as with a real API
+            check_request(request)
         if model == "echo":
             return _echo(request)
         head, _, rest = model.partition("-")
@@ -279,7 +282,11 @@ def example_for_schema(schema: Any, root: Any = None, depth: int = 0) -> Any:
     if not isinstance(schema, dict) or depth > 8 * _MAX_DEPTH:
         return None
     if "$ref" in schema:
-        return example_for_schema(_resolve_ref(schema["$ref"], root), root, depth + 1)
+        try:
+            target = resolve_ref(root, schema["$ref"])
+        except ValueError:
+            target = {}  # a remote or dangling reference: any value will do for a mock
+        return example_for_schema(target, root, depth + 1)
     for key in ("const", "default"):
         if key in schema:
             return schema[key]
@@ -338,16 +345,6 @@ def _example_string(schema: dict) -> str:
     text = _FORMATS.get(schema.get("format", ""), "mock")
     text = text.ljust(schema.get("minLength", 0), "x")
     return text[:schema["maxLength"]] if "maxLength" in schema else text
-
-
-def _resolve_ref(ref: str, root: Any) -> Any:
-    if not ref.startswith("#"):
-        return {}  # remote references are out of scope for a mock: any value will do
-    node = root
-    for part in ref[1:].split("/")[1:]:
-        part = part.replace("~1", "/").replace("~0", "~")
-        node = node.get(part, {}) if isinstance(node, dict) else {}
-    return node
 
 
 # -- shared pieces ---------------------------------------------------------------------------

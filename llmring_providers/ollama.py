@@ -18,25 +18,24 @@ from llmring.plugins import hookimpl
 from llmring.provider import (
     Provider,
     Timeout,
+    bad_request,
+    content_parts,
     function_specs,
     image_url,
     looks_like_context_length,
-    merge_extra_params,
     new_call_id,
     response_json,
     split_data_url,
     status_kind,
+    stop_sequences,
     tool_call,
-    tool_choice_name,
+    tool_choice,
+    unsupported,
 )
 from llmring.types import LLMRequest, LLMResponse, StreamChunk, ToolCallDelta, Usage
-from llmring.wire import iter_ndjson, relay
+from llmring.wire import iter_ndjson
 
 DEFAULT_PORT = 11434
-
-
-class _Unsupported(Exception):
-    """The request asks for something Ollama's API cannot take."""
 
 
 class OllamaProvider(Provider):
@@ -53,29 +52,23 @@ class OllamaProvider(Provider):
                 f"{self.name}: OLLAMA_HOST {raw!r} is not a host[:port] or URL; set it like "
                 f"localhost:{DEFAULT_PORT}.", provider=self.name) from None
 
-    # -- calls ----------------------------------------------------------------------
-    def chat(self, model: str, request: LLMRequest, timeout: Timeout) -> LLMResponse:
-        response = self.post(f"{self.base_url}/api/chat", self._body(model, request, stream=False), {}, timeout)
-        data = self._json_object(response_json(response))
-        with self.reading():
-            message = data.get("message") or {}
-            calls = _tool_calls(message.get("tool_calls"))
-            raw = data.get("done_reason")
-            # `content` keeps any literal <think> tags; message.thinking is reasoning, not the answer.
-            return LLMResponse(content=message.get("content") or "", model=model, usage=_usage(data),
-                               finish_reason=_finish_reason(raw, calls), raw_finish_reason=raw,
-                               tool_calls=calls or None)
+    # -- the vendor mapping ---------------------------------------------------------------
+    def url(self, model: str, stream: bool) -> str:
+        return f"{self.base_url}/api/chat"
 
-    def stream(self, model: str, request: LLMRequest, timeout: Timeout) -> Iterator[StreamChunk]:
-        body = self._body(model, request, stream=True)
-        response = self.post(f"{self.base_url}/api/chat", body, {}, timeout, stream=True)
-        with self.reading():
-            yield from relay(response, self._read_stream(response, model))
+    def parse(self, model: str, request: LLMRequest, data: dict) -> LLMResponse:
+        message = data.get("message") or {}
+        calls = _tool_calls(message.get("tool_calls"))
+        raw = data.get("done_reason")
+        # `content` keeps any literal <think> tags; message.thinking is reasoning, not the answer.
+        return LLMResponse(content=message.get("content") or "", model=model, usage=_usage(data),
+                           finish_reason=_finish_reason(raw, calls), raw_finish_reason=raw,
+                           tool_calls=calls or None)
 
-    def _read_stream(self, response: requests.Response, model: str) -> Iterator[StreamChunk]:
+    def read_stream(self, model: str, request: LLMRequest, response: requests.Response) -> Iterator[StreamChunk]:
         calls: list = []
         for obj in iter_ndjson(response, self):
-            data = self._json_object(obj)
+            data = self.answer_object(obj)
             message = data.get("message") or {}
             if message.get("content"):
                 yield StreamChunk(delta=message["content"])
@@ -94,16 +87,11 @@ class OllamaProvider(Provider):
 
     def list_models(self, timeout: Timeout) -> list:
         response = self.request("GET", f"{self.base_url}/api/tags", headers={}, timeout=timeout)
-        data = self._json_object(response_json(response))
-        return [m["name"] for m in data.get("models") or [] if m.get("name")]
+        data = self.answer_object(response_json(response))
+        return [m["name"] for m in data.get("models") or [] if isinstance(m, dict) and m.get("name")]
 
-    # -- request --------------------------------------------------------------------
-    def _body(self, model: str, request: LLMRequest, stream: bool) -> dict:
-        try:
-            messages = _messages(request.messages)
-        except _Unsupported as e:
-            raise self.error("unsupported", str(e), model=model) from None
-        body: dict = {"model": model, "messages": messages, "stream": stream}
+    def body(self, model: str, request: LLMRequest, stream: bool) -> dict:
+        body: dict = {"model": model, "messages": _messages(request.messages), "stream": stream}
         options = _options(request)
         if options:
             body["options"] = options
@@ -113,25 +101,14 @@ class OllamaProvider(Provider):
         fmt = _format(request.response_format)
         if fmt is not None:
             body["format"] = fmt
-        return merge_extra_params(body, request.extra_params)
+        return body
 
-    # -- response and errors --------------------------------------------------------
-    def _json_object(self, data: Any) -> dict:
-        if not isinstance(data, dict):
-            raise self.error("server", "answered with something that is not a JSON object.")
-        if data.get("error"):  # an error line inside a 200 stream
-            raise self._error(str(data["error"]), None)
-        return data
-
+    # -- errors ---------------------------------------------------------------------
     def error_from_response(self, response: requests.Response) -> ProviderError:
-        body = response_json(response)
-        message = body.get("error") if isinstance(body, dict) else None
-        return self._error(str(message or response.text[:300] or response.reason or "no message"),
-                           response.status_code, response)
+        return self.error_from_body(response)
 
-    def _error(self, message: str, status: Optional[int], response: Optional[requests.Response] = None
-               ) -> ProviderError:
-        return self.error(_error_kind(status, message), message, response=response)
+    def error_kind(self, err: dict, status: Optional[int]) -> str:
+        return _error_kind(status, str(err.get("message") or ""))
 
     def transport_error(self, exc: BaseException) -> ProviderError:
         err = super().transport_error(exc)
@@ -182,18 +159,16 @@ def _messages(messages: list) -> list:
 
 
 def _images(content: Any) -> list:
-    if isinstance(content, str) or not content:
-        return []
     images = []
-    for part in content:
+    for part in content_parts(content):
         kind = part.get("type")
         if kind == "image_url":
             data = split_data_url(image_url(part))
             if not data:
-                raise _Unsupported("Ollama takes images as base64 only; pass the image as a data: URL")
+                raise unsupported("Ollama takes images as base64 only; pass the image as a data: URL")
             images.append(data[1])
         elif kind != "text":
-            raise _Unsupported(f"message parts of type {kind!r} cannot be sent to Ollama")
+            raise unsupported(f"message parts of type {kind!r} cannot be sent to Ollama")
     return images
 
 
@@ -203,21 +178,18 @@ def _options(request: LLMRequest) -> dict:
         options["temperature"] = request.temperature
     if request.max_tokens is not None:
         options["num_predict"] = request.max_tokens
-    if request.stop:
-        options["stop"] = [request.stop] if isinstance(request.stop, str) else list(request.stop)
+    stop = stop_sequences(request.stop)
+    if stop:
+        options["stop"] = stop
     return options
 
 
 def _tools(request: LLMRequest) -> Optional[list]:
     # Ollama has no tool_choice: "none" sends no tools, a named function sends only that one.
-    if not request.tools or request.tool_choice == "none":
+    mode, name = tool_choice(request) or ("auto", None)
+    if not request.tools or mode == "none":
         return None
-    specs = function_specs(request.tools)
-    name = tool_choice_name(request.tool_choice)
-    if name:
-        specs = [s for s in specs if s["name"] == name]
-        if not specs:
-            raise ValueError(f"tool_choice names {name!r}, which is not among the tools")
+    specs = [s for s in function_specs(request.tools) if name in (None, s["name"])]
     return [{"type": "function", "function": s} for s in specs]
 
 
@@ -229,7 +201,7 @@ def _format(fmt: Optional[dict]) -> Any:
         return "json"
     if kind == "json_schema":
         return (fmt.get("json_schema") or {}).get("schema") or "json"
-    raise ValueError(f"response_format type {kind!r} is not one of text, json_object, json_schema")
+    raise bad_request(f"response_format type {kind!r} is not one of text, json_object, json_schema")
 
 
 # -- response helpers --------------------------------------------------------------------

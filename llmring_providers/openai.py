@@ -18,16 +18,18 @@ from llmring.plugins import hookimpl
 from llmring.provider import (
     Provider,
     Timeout,
+    content_parts,
     function_specs,
     looks_like_context_length,
     new_call_id,
     response_json,
     status_kind,
+    stop_sequences,
     tool_call,
-    tool_choice_name,
+    tool_choice,
 )
 from llmring.types import LLMRequest, LLMResponse, Message, StreamChunk, ToolCallDelta, Usage
-from llmring.wire import iter_sse, relay
+from llmring.wire import iter_sse
 
 # Reasoning models take max_completion_tokens and reject temperature.
 REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
@@ -62,38 +64,18 @@ class OpenAIProvider(Provider):
         "code-reviewer": ["gpt-5.6-sol", "gpt-5"],
     }
 
-    # -- calls ------------------------------------------------------------------------
-    def chat(self, model: str, request: LLMRequest, timeout: Timeout) -> LLMResponse:
-        body = self._body(model, request)
-        response = self.post(self._url("chat/completions"), body, self._headers(), timeout)
-        data = response_json(response)
-        if not isinstance(data, dict):
-            raise self.error("server", "answered with a body that is not a JSON object")
-        if data.get("error"):  # some compatible servers report errors with status 200
-            raise self.error_from_object(None, data["error"])
-        with self.reading():
-            return self._parse(model, data)
-
-    def stream(self, model: str, request: LLMRequest, timeout: Timeout) -> Iterator[StreamChunk]:
-        response = self._open_stream(model, request, timeout)
-        with self.reading():
-            yield from relay(response, self._read_stream(response))
+    # -- the vendor mapping ---------------------------------------------------------------
+    def url(self, model: str, stream: bool) -> str:
+        return f"{self.base_url}/chat/completions"
 
     def list_models(self, timeout: Timeout) -> list:
-        response = self.request("GET", self._url("models"), headers=self._headers(), timeout=timeout)
+        response = self.request("GET", f"{self.base_url}/models", headers=self.headers(), timeout=timeout)
         data = response_json(response)
         entries = data.get("data") if isinstance(data, dict) else None
         return [m["id"] for m in entries or [] if isinstance(m, dict) and m.get("id")]
 
-    # -- request ----------------------------------------------------------------------
-    def _url(self, path: str) -> str:
-        return f"{self.base_url}/{path}"
-
-    def _headers(self) -> dict:
-        headers = {"Content-Type": "application/json"}
-        key = self.api_key()
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
+    def headers(self) -> dict:
+        headers = super().headers()
         # Account ids are OpenAI's own; a lockfile-declared endpoint (Groq, vLLM) must not get them.
         if not (self.settings.base_url or self.settings.api_key_env):
             for env, header in ACCOUNT_HEADERS:
@@ -101,41 +83,41 @@ class OpenAIProvider(Provider):
                     headers[header] = self.settings.env[env]
         return headers
 
-    def _body(self, model: str, request: LLMRequest, stream: bool = False) -> dict:
+    def body(self, model: str, request: LLMRequest, stream: bool) -> dict:
         body: dict = {"model": model, "messages": [_message(m) for m in request.messages]}
         reasoning = is_reasoning_model(model)
         if request.max_tokens is not None:
             body["max_completion_tokens" if reasoning else "max_tokens"] = request.max_tokens
         if request.temperature is not None and not reasoning:
             body["temperature"] = request.temperature
-        if request.stop is not None:
-            body["stop"] = request.stop
+        stop = stop_sequences(request.stop)
+        if stop:
+            body["stop"] = stop
         if request.tools:
             body["tools"] = _tools(request.tools)
-        if request.tool_choice is not None:
-            body["tool_choice"] = _tool_choice(request.tool_choice)
+        choice = tool_choice(request)
+        if choice:
+            mode, name = choice
+            body["tool_choice"] = {"type": "function", "function": {"name": name}} if name else mode
         if request.response_format is not None:
             body["response_format"] = request.response_format
         if stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
-        body.update(request.extra_params)
         return body
 
-    def _open_stream(self, model: str, request: LLMRequest, timeout: Timeout) -> requests.Response:
-        body = self._body(model, request, stream=True)
-        url, headers = self._url("chat/completions"), self._headers()
+    def open_stream(self, model: str, request: LLMRequest, timeout: Timeout) -> requests.Response:
         try:
-            return self.post(url, body, headers, timeout, stream=True)
+            return super().open_stream(model, request, timeout)
         except ProviderError as e:
             # Some compatible servers reject stream_options; they just won't report usage.
             if e.status != 400 or "stream_options" not in str(e) or "stream_options" in request.extra_params:
                 raise
+        body = self.request_body(model, request, stream=True)
         del body["stream_options"]
-        return self.post(url, body, headers, timeout, stream=True)
+        return self.post(self.url(model, stream=True), body, self.headers(), timeout, stream=True)
 
-    # -- response ---------------------------------------------------------------------
-    def _parse(self, model: str, data: dict) -> LLMResponse:
+    def parse(self, model: str, request: LLMRequest, data: dict) -> LLMResponse:
         choices = data.get("choices") or []
         if not choices or not isinstance(choices[0], dict):
             raise self.error("server", "answered without a choice")
@@ -148,7 +130,7 @@ class OpenAIProvider(Provider):
         return LLMResponse(content=content, model=model, usage=_usage(data.get("usage")), tool_calls=calls,
                            finish_reason=_finish(raw, calls, refused), raw_finish_reason=raw)
 
-    def _read_stream(self, response: requests.Response) -> Iterator[StreamChunk]:
+    def read_stream(self, model: str, request: LLMRequest, response: requests.Response) -> Iterator[StreamChunk]:
         calls = _ToolCallAssembler()
         raw_finish, usage, has_text, refused = None, None, False, False
         for event in iter_sse(response, self):
@@ -159,7 +141,7 @@ class OpenAIProvider(Provider):
                 return
             data = self.event_json(event.data)
             if event.event == "error" or data.get("error"):
-                raise self.error_from_object(None, data.get("error") or data)
+                raise self.error_from_object(data.get("error") or data)
             if data.get("usage"):  # only in the last chunk: skip the call on every other one
                 usage = _usage(data["usage"]) or usage
             choice = _first_choice(data.get("choices"))
@@ -180,21 +162,10 @@ class OpenAIProvider(Provider):
 
     # -- errors -----------------------------------------------------------------------
     def error_from_response(self, response: requests.Response) -> ProviderError:
-        body = response_json(response)
-        err = body.get("error") if isinstance(body, dict) else None
-        if not err:
-            # Not OpenAI's shape (a proxy's HTML page, a bare {"message"}): go by the status.
-            text = body.get("message") if isinstance(body, dict) else None
-            err = {"message": text or response.text[:300] or response.reason or "no message"}
-        return self.error_from_object(response, err)
+        return self.error_from_body(response)
 
-    def error_from_object(self, response: Optional[requests.Response], err: Any) -> ProviderError:
-        """The ProviderError for an OpenAI error object, from an HTTP answer or met in a stream."""
-        if not isinstance(err, dict):
-            err = {"message": str(err)}  # e.g. Ollama's /v1 used to send {"error": "text"}
-        status = response.status_code if response is not None else None
-        message = str(err.get("message") or f"error {err.get('code') or err.get('type') or status}")
-        return self.error(error_kind(status, err), message, response=response)
+    def error_kind(self, err: dict, status: Optional[int]) -> str:
+        return error_kind(status, err)
 
 
 def error_kind(status: Optional[int], err: dict) -> str:
@@ -248,8 +219,8 @@ def _content(content: Any) -> Any:
         return content if content is not None else ""
     # Image parts given as a bare URL string get OpenAI's {"url": ...} object; others pass as given.
     return [{**p, "image_url": {"url": p["image_url"]}}
-            if isinstance(p, dict) and p.get("type") == "image_url" and isinstance(p.get("image_url"), str)
-            else p for p in content]
+            if p.get("type") == "image_url" and isinstance(p.get("image_url"), str)
+            else p for p in content_parts(content)]
 
 
 def _tools(tools: list) -> list:
@@ -260,11 +231,6 @@ def _tools(tools: list) -> list:
             spec["strict"] = fn["strict"]
         out.append({"type": "function", "function": spec})
     return out
-
-
-def _tool_choice(choice: Any) -> Any:
-    name = tool_choice_name(choice)
-    return {"type": "function", "function": {"name": name}} if name else choice
 
 
 # -- response pieces -----------------------------------------------------------------------
