@@ -72,19 +72,27 @@ def with_defaults(request: LLMRequest, params: dict, alias: str, path: Any) -> L
 
 
 def problem_of(request: LLMRequest) -> Optional[str]:
-    """What is wrong with the request's values, or None."""
+    """What is wrong with the request's values, or None. Numbers and the deadline are checked
+    here; messages, tools, tool_choice, stop and response_format by the same check every
+    provider runs (translate.check_request), so the two can never disagree."""
     checks = (
         _number("temperature", request.temperature, 0.0),
         _max_tokens(request.max_tokens),
         _timeout(request.timeout),
-        _stop(request.stop),
-        _tools(request.tools, request.tool_choice),
-        _response_format(request.response_format),
         None if isinstance(request.extra_params, dict) else
         f"extra_params must be a dict, not {type(request.extra_params).__name__}",
-        _contents(request.messages),
     )
-    return next((c for c in checks if c), None)
+    problem = next((c for c in checks if c), None)
+    if problem:
+        return problem
+    from .exceptions import ProviderError
+    from .translate import check_request
+
+    try:
+        check_request(request)
+    except ProviderError as e:
+        return e.message
+    return None
 
 
 def _is_number(value: Any) -> bool:
@@ -114,65 +122,6 @@ def seconds_problem(name: str, value: Any, alternative: str = "") -> Optional[st
     if _is_number(value) and math.isfinite(value) and value > 0:
         return None
     return f"{name} must be a number of seconds above 0{alternative}, not {value!r}"
-
-
-def _stop(value: Any) -> Optional[str]:
-    if value is None or isinstance(value, str) or (isinstance(value, list) and all(isinstance(s, str) for s in value)):
-        return None
-    return f"stop must be a string or a list of strings, not {value!r}"
-
-
-def _tools(tools: Any, choice: Any) -> Optional[str]:
-    names: list = []
-    if tools is not None:
-        if not isinstance(tools, list):
-            return f"tools must be a list of tool definitions, not {type(tools).__name__}"
-        from .provider import function_specs
-
-        try:
-            names = [spec["name"] for spec in function_specs(tools)]
-        except ValueError as e:
-            return str(e)
-    if choice is None or choice in ("auto", "none") or choice == "required" and names:
-        return None
-    if isinstance(choice, dict):
-        fn = choice.get("function") if choice.get("type") == "function" else choice
-        name = fn.get("name") if isinstance(fn, dict) else None
-        if isinstance(name, str) and name in names:
-            return None
-        if isinstance(name, str):
-            return f"tool_choice names the tool {name!r}, which is not in tools ({', '.join(names) or 'none given'})"
-    if choice == "required":
-        return "tool_choice='required' needs tools; pass tools=[...]"
-    return ('tool_choice must be "auto", "none", "required", {"type": "function", "function": {"name": ...}} '
-            f"or {{\"name\": ...}}, not {choice!r}")
-
-
-def _response_format(fmt: Any) -> Optional[str]:
-    if fmt is None:
-        return None
-    kind = fmt.get("type") if isinstance(fmt, dict) else None
-    if kind not in ("text", "json_object", "json_schema"):
-        return (f"response_format type must be text, json_object or json_schema, not {kind!r}; "
-                'e.g. {"type": "json_schema", "json_schema": {"name": ..., "schema": {...}}}')
-    if kind == "json_schema" and not isinstance((fmt.get("json_schema") or {}).get("schema"), dict):
-        return ('A json_schema response_format needs {"json_schema": {"name": ..., "schema": {...}}}; '
-                "the schema is missing")
-    return None
-
-
-def _contents(messages: list) -> Optional[str]:
-    for i, m in enumerate(messages):
-        content = m.content
-        if content is None or isinstance(content, str):
-            continue
-        if not isinstance(content, list):
-            return f"message {i} content must be text or a list of parts, not {type(content).__name__}"
-        for part in content:
-            if not (isinstance(part, dict) and isinstance(part.get("type"), str)):
-                return (f"message {i} has a content part {part!r}; each part is a dict with a type, "
-                        'e.g. {"type": "text", "text": ...}')
-    return None
 
 
 def needs(request: LLMRequest, requires: Any = ()) -> list:

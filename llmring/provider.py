@@ -177,15 +177,6 @@ class Provider:
                       or (f"HTTP {status}" if status else "unknown error"))
         return self.error(self.error_kind(err, status), message, response=response)
 
-    def error_from_body(self, response: requests.Response) -> ProviderError:
-        """`error_from_response` for an API whose error bodies hold an error object: the
-        object's error, else the body's text, classified by `error_kind`."""
-        body = response_json(response)
-        err = self.error_object(body)
-        if not err:  # not the API's shape (a proxy's HTML page, a bare {"message"})
-            err = {"message": _find_message(body) or response.text[:300] or response.reason or "no message"}
-        return self.error_from_object(err, response)
-
     def bad_request(self, message: str, model: Optional[str] = None) -> ProviderError:
         """The error for a request the caller got wrong: the ring raises it at once, tries
         no other model and counts it against none."""
@@ -232,10 +223,14 @@ class Provider:
         raise self.error("server", f"listed more than {self.max_pages} pages of models; stopped there")
 
     def error_from_response(self, response: requests.Response) -> ProviderError:
-        """Map an HTTP error response to a ProviderError. Override to read the body."""
+        """The ProviderError for an HTTP error answer: its error object (`error_object`), else
+        the body's message or text, classified by `error_kind`. The body was read up to a
+        small cap and its keys redacted before this sees it."""
         body = response_json(response)
-        message = _find_message(body) or response.text or response.reason or "no message"
-        return self.error(status_kind(response.status_code), message, response=response)
+        err = self.error_object(body)
+        if not err:  # not the API's shape (a proxy's HTML page, a bare {"message"})
+            err = {"message": _find_message(body) or response.text or response.reason or "no message"}
+        return self.error_from_object(err, response)
 
     # -- configuration --------------------------------------------------------------
     @property

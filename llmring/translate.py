@@ -78,14 +78,22 @@ def check_request(request: LLMRequest) -> None:
     not text."""
     for message in request.messages:
         content_parts(message.content)
+    if request.tools is not None and not isinstance(request.tools, list):
+        raise bad_request(f"tools must be a list of tool definitions, not {type(request.tools).__name__}")
     function_specs(request.tools)
-    tool_choice(request)
+    if tool_choice(request) == ("required", None) and not request.tools:
+        raise bad_request("tool_choice='required' needs tools; pass tools=[...]")
     stop_sequences(request.stop)
     fmt = request.response_format
-    if fmt is not None and (not isinstance(fmt, dict) or fmt.get("type") not in RESPONSE_FORMATS
-                            or not isinstance(fmt.get("json_schema") or {}, dict)):
-        raise bad_request(f"response_format must be a dict whose type is text, json_object or json_schema "
-                          f"(with a json_schema dict), not {_brief(fmt)}")
+    if fmt is None:
+        return
+    if not isinstance(fmt, dict) or fmt.get("type") not in RESPONSE_FORMATS:
+        raise bad_request(f"response_format type must be text, json_object or json_schema, not {_brief(fmt)}; "
+                          'e.g. {"type": "json_schema", "json_schema": {"name": ..., "schema": {...}}}')
+    spec = fmt.get("json_schema")
+    if fmt["type"] == "json_schema" and not (isinstance(spec, dict) and isinstance(spec.get("schema"), dict)):
+        raise bad_request('a json_schema response_format needs {"json_schema": {"name": ..., "schema": {...}}}; '
+                          "the schema is missing")
 
 
 def stop_sequences(stop: Any) -> Optional[list]:
@@ -160,9 +168,9 @@ def content_parts(content: Any) -> list:
     for part in content:
         if isinstance(part, str):
             part = {"type": "text", "text": part}
-        elif not isinstance(part, dict):
-            raise bad_request(f"a message part must be a dict such as {{'type': 'text', 'text': ...}}, "
-                              f"not {type(part).__name__}")
+        elif not isinstance(part, dict) or not isinstance(part.get("type"), str):
+            raise bad_request(f"a message part must be a dict with a type, such as {{'type': 'text', "
+                              f"'text': ...}}, not {_brief(part)}")
         parts.append(part)
     return parts
 

@@ -14,7 +14,6 @@ from typing import Any, Optional
 
 import requests
 
-from llmring.exceptions import ProviderError
 from llmring.plugins import hookimpl
 from llmring.provider import (
     Provider,
@@ -135,9 +134,6 @@ class AnthropicProvider(Provider):
                            raw_finish_reason=raw, tool_calls=calls or None)
 
     # -- errors -----------------------------------------------------------------------
-    def error_from_response(self, response: requests.Response) -> ProviderError:
-        return self.error_from_body(response)
-
     def error_kind(self, err: dict, status: Optional[int]) -> str:
         return error_kind(status, err)
 

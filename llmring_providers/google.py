@@ -224,9 +224,6 @@ class GoogleProvider(Provider):
             self._gemini_ids.put(gemini_id, True)
 
     # -- errors ---------------------------------------------------------------------
-    def error_from_response(self, response: requests.Response) -> ProviderError:
-        return self.error_from_body(response)
-
     def error_object(self, body: Any) -> Any:
         if isinstance(body, list) and body:  # some errors come wrapped in a list
             body = body[0]

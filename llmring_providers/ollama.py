@@ -104,9 +104,6 @@ class OllamaProvider(Provider):
         return body
 
     # -- errors ---------------------------------------------------------------------
-    def error_from_response(self, response: requests.Response) -> ProviderError:
-        return self.error_from_body(response)
-
     def error_kind(self, err: dict, status: Optional[int]) -> str:
         return _error_kind(status, str(err.get("message") or ""))
 

@@ -161,9 +161,6 @@ class OpenAIProvider(Provider):
         raise self.error("connection", "stream ended before it finished (no [DONE])")
 
     # -- errors -----------------------------------------------------------------------
-    def error_from_response(self, response: requests.Response) -> ProviderError:
-        return self.error_from_body(response)
-
     def error_kind(self, err: dict, status: Optional[int]) -> str:
         return error_kind(status, err)
 
