@@ -366,7 +366,7 @@ class Provider:
             yield
         except LLMRingError:
             raise
-        except (KeyError, IndexError, TypeError, AttributeError, ValueError) as e:
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError, RecursionError) as e:
             raise self.error("invalid_output", f"answered in a shape llmring cannot read "
                                                f"({type(e).__name__}: {e})") from None
 

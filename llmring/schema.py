@@ -25,6 +25,8 @@ def parse_structured(content: str, response_format: dict) -> Any:
         value = json.loads(text)
     except json.JSONDecodeError as e:
         raise ValueError(f"the answer is not valid JSON ({e.msg} at character {e.pos})") from None
+    except RecursionError:
+        raise ValueError("the answer is JSON nested too deeply to read") from None
     schema = schema_of(response_format)
     if schema is not None:
         problem = check(value, schema, schema)

@@ -128,7 +128,7 @@ def tool_call(id: str, name: str, arguments: Any) -> ToolCall:
         return ToolCall(id=id, name=name)
     try:
         parsed = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # a model's malformed (or absurdly nested) arguments
         parsed = None
     if isinstance(parsed, dict):
         return ToolCall(id=id, name=name, arguments=parsed)

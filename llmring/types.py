@@ -45,7 +45,7 @@ def _tool_call_from_dict(d: dict) -> ToolCall:
 
         try:
             args = json.loads(args) if args.strip() else {}
-        except ValueError:
+        except (ValueError, RecursionError):
             return ToolCall(id=d.get("id", ""), name=d.get("name") or fn.get("name", ""), raw_arguments=args)
     return ToolCall(id=d.get("id", ""), name=d.get("name") or fn.get("name", ""), arguments=args)
 

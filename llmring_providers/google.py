@@ -283,7 +283,7 @@ def _tool_result(message: Any) -> dict:
     text = message.content if isinstance(message.content, str) else message.text()
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         value = text
     # functionResponse.response must be an object.
     return value if isinstance(value, dict) else {"result": value}

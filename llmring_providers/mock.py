@@ -118,7 +118,7 @@ def _parse_tool_call(where: str, default_id: str, raw: Any) -> ToolCall:
         # so code handling a model's malformed arguments can be tested too.
         try:
             args = json.loads(args) if args.strip() else {}
-        except ValueError:
+        except (ValueError, RecursionError):
             return ToolCall(id=call_id, name=raw["name"], raw_arguments=args)
     if not isinstance(args, dict):
         raise ValueError(f"the arguments of tool call {raw['name']!r} in {where} "

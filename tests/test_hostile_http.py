@@ -11,6 +11,7 @@ import time
 import pytest
 from faults import (
     FaultServer,
+    answer,
     giant_body,
     giant_line,
     gzip_bomb,
@@ -289,6 +290,24 @@ def test_a_deeply_nested_answer_fails_cleanly_and_fails_over(tmp_path, faults):
     # Like any body that is not a JSON object: not a parser crash ("RecursionError") blamed on the plugin.
     assert {a.kind for a in failed(r)} == {"server"}
     assert all("not a JSON object" in a.message for a in failed(r))
+
+
+def test_deeply_nested_tool_arguments_are_kept_raw_and_a_nested_structured_answer_fails_over(tmp_path, faults):
+    # The body parses (it is a JSON object); the nesting is inside strings the model wrote.
+    nested = "[" * 200_000 + "]" * 200_000
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": nested}}
+    faults.route(CHAT, answer({"choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+        "role": "assistant", "content": None, "tool_calls": [call]}}]}))
+    tools = [{"name": "f", "parameters": {"type": "object"}}]
+    with ring_for(tmp_path, faults, ["x:m"]) as ring:
+        r = ring.chat("a", "hi", tools=tools)
+    assert r.tool_calls[0].raw_arguments == nested and r.tool_calls[0].arguments == {}
+    faults.route(CHAT, answer({"choices": [{"index": 0, "finish_reason": "stop", "message": {
+        "role": "assistant", "content": nested}}]}))
+    with ring_for(tmp_path, faults) as ring:
+        r = ring.chat("a", "hi", response_format={"type": "json_object"})
+    assert r.model == "mock:echo"
+    assert [a.kind for a in failed(r)] == ["invalid_output"] and "nested too deeply" in failed(r)[0].message
 
 
 def test_a_deeply_nested_stream_event_is_invalid_output(faults):
