@@ -198,12 +198,11 @@ def test_a_lock_that_is_taken_is_waited_for(path):
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda lf: lf.profiles["default"].bindings.append(Binding("existing", ["openai:gpt-4o"])), "bound twice"),
     (lambda lf: lf.profiles["default"].bindings.append(Binding("x", ["gpt-4o"])), "has no provider"),
     (lambda lf: lf.profiles["default"].bindings.append(Binding("a b", ["openai:gpt-4o"])), "not a valid name"),
     (lambda lf: lf.profiles["default"].bindings.append(Binding("x", [])), "models is empty"),
     (lambda lf: setattr(lf, "default_profile", "missing"), "names no profile"),
-], ids=["duplicate", "no-provider", "bad-alias", "empty", "default-profile"])
+], ids=["no-provider", "bad-alias", "empty", "default-profile"])
 def test_an_edit_that_would_write_an_invalid_file_never_lands(path, change, message):
     with pytest.raises(LockfileError, match=message) as err:
         lf_mod.edit(path, change)
@@ -211,6 +210,12 @@ def test_an_edit_that_would_write_an_invalid_file_never_lands(path, change, mess
     assert str(err.value).startswith(f"{path}: was not changed, because the edit would make it invalid: ")
     assert path.read_text() == START
     assert leftovers(path) == []
+
+
+def test_binding_an_alias_twice_is_refused_by_the_profile_itself(path):
+    with pytest.raises(ValueError, match="'existing' is already bound"):
+        lf_mod.edit(path, lambda lf: lf.profiles["default"].bindings.append(Binding("existing", ["openai:gpt-4o"])))
+    assert path.read_text() == START
 
 
 def test_an_edit_that_raises_never_lands(path):
