@@ -151,3 +151,119 @@ def test_a_binding_changed_in_place_is_not_kept_stale(tmp_path):
     after = parse(path.read_text())
     assert [b.alias for b in after.profiles["default"].bindings] == ["first", "summarizer", "analyzer"]
     assert after.profiles["default"].get("summarizer").models == ["openai:gpt-4o-mini", "google:gemini-2.5-flash"]
+
+
+# Issue 9 item 13: the cases that lost comments.
+MULTILINE = '''\
+version = "1.0"
+
+[profiles.default]
+name = "default"
+
+# writes summaries
+[[profiles.default.bindings]]
+alias = "summarizer"
+models = ["openai:gpt-4o-mini"]  # cheap
+description = """
+Summaries for the support team.
+# not a comment: part of the description
+[not.a.header]
+"""
+
+[[profiles.default.bindings]]
+alias = "other"
+models = ["mock:echo"]  # stays
+'''
+
+
+def test_a_multi_line_description_does_not_make_edits_drop_comments(tmp_path):
+    path = write(tmp_path, MULTILINE)
+    Ring(path).bind_alias("new", "mock:echo")
+    text = path.read_text()
+    for line in ("# writes summaries", '["openai:gpt-4o-mini"]  # cheap', "# not a comment: part of the description",
+                 "[not.a.header]", '["mock:echo"]  # stays'):
+        assert line in text
+    assert parse(text).profiles["default"].get("summarizer").description == parse(MULTILINE).profiles[
+        "default"].get("summarizer").description
+
+
+def test_a_nan_elsewhere_in_the_file_does_not_make_edits_drop_comments(tmp_path):
+    path = write(tmp_path, 'version = "1.0"\n\n[metadata]\nscore = nan  # not measured yet\n\n' + COMMENTED[
+        COMMENTED.index("[profiles.default]"):])
+    Ring(path).bind_alias("x", "mock:echo")
+    text = path.read_text()
+    assert "score = nan  # not measured yet" in text and "# the analyzer needs long context" in text
+
+
+SPACED = '''\
+version = "1.0"
+
+[profiles.default]
+name = "default"
+
+[[profiles.default.bindings]]
+alias = "first"
+models = ["mock:echo"]
+
+# --- the writers (a section comment, a blank line below it) ---
+
+[[profiles.default.bindings]]
+alias = "second"
+models = ["mock:echo"]
+
+[[profiles.default.bindings]]
+alias = "last"
+models = ["mock:echo"]
+
+# end of file: keep this
+'''
+
+
+@pytest.mark.parametrize("edit_first", ["rebind", "unbind"])
+def test_a_comment_set_apart_by_a_blank_line_survives_edits_of_the_binding_above(tmp_path, edit_first):
+    path = write(tmp_path, SPACED)
+    ring = Ring(path)
+    if edit_first == "rebind":
+        ring.bind_alias("first", "mock:echo2")
+    else:
+        ring.unbind_alias("first")
+    text = path.read_text()
+    assert "# --- the writers (a section comment, a blank line below it) ---" in text
+    assert text.index("# --- the writers") < text.index('alias = "second"')
+    assert text.rstrip().endswith("# end of file: keep this")
+
+
+def test_the_end_of_file_comment_survives_unbinding_the_last_binding(tmp_path):
+    path = write(tmp_path, SPACED)
+    Ring(path).unbind_alias("last")
+    text = path.read_text()
+    assert text.rstrip().endswith("# end of file: keep this")
+    assert [b.alias for b in parse(text).profiles["default"].bindings] == ["first", "second"]
+
+
+def test_unbinding_the_binding_under_a_section_comment_keeps_the_section_comment(tmp_path):
+    path = write(tmp_path, SPACED)
+    Ring(path).unbind_alias("second")
+    text = path.read_text()
+    assert "# --- the writers" in text and text.index("# --- the writers") < text.index('alias = "last"')
+
+
+def test_crlf_files_stay_crlf_and_keep_their_comments(tmp_path):
+    path = tmp_path / "llmring.lock"
+    path.write_bytes(COMMENTED.replace("\n", "\r\n").encode())
+    Ring(path).bind_alias("x", "mock:echo")
+    data = path.read_bytes()
+    assert data.count(b"\r\n") == data.count(b"\n")
+    assert b"# the analyzer needs long context\r\n" in data
+    assert parse(data.decode()).profiles["default"].get("x").models == ["mock:echo"]
+
+
+def test_a_byte_order_mark_is_read_and_kept(tmp_path):
+    path = tmp_path / "llmring.lock"
+    path.write_bytes(b"\xef\xbb\xbf" + COMMENTED.encode())
+    ring = Ring(path)
+    assert ring.resolve("summarizer").models == ["openai:gpt-4o-mini"]
+    ring.bind_alias("x", "mock:echo")
+    data = path.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf# Models for the billing service.") and data.count(b"\xef\xbb\xbf") == 1
+    assert "# cheap" in data.decode("utf-8-sig")
