@@ -82,6 +82,20 @@ class Bindings(MutableSequence):
         else:
             self._reindex()
 
+    # Whole-list operations, done at once: MutableSequence's step-by-step versions pass
+    # through states with an alias twice (reverse) or reindex at every step (clear).
+    def reverse(self) -> None:
+        self._items.reverse()
+        self._reindex()
+
+    def sort(self, *, key: Any = None, reverse: bool = False) -> None:
+        self._items.sort(key=key, reverse=reverse)
+        self._reindex()
+
+    def clear(self) -> None:
+        self._items.clear()
+        self._index.clear()
+
     def _checked_reindex(self, old: list) -> None:
         try:
             self._reindex()
