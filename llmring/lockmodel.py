@@ -20,10 +20,12 @@ FORMAT_VERSION = "1.0"
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-@attrs.define
+@attrs.frozen
 class Binding:
-    # Frozen: a profile indexes its bindings by alias, so renaming one in place would hide it.
-    alias: str = attrs.field(on_setattr=attrs.setters.frozen)
+    """One alias and its models. A value: an edit replaces a binding (attrs.evolve, or
+    Profile.rebind) rather than changing it, since a profile indexes its bindings by alias."""
+
+    alias: str
     models: list
     description: Optional[str] = None
     params: dict = attrs.field(factory=dict)

@@ -14,14 +14,15 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .exceptions import LockfileError
-from .lockmodel import FORMAT_VERSION, Binding, Endpoint, Lockfile, PathLike, Profile, as_str
-from .refs import alias_problem, ref_problem
+from .lockmodel import FORMAT_VERSION, Binding, Bindings, Endpoint, Lockfile, PathLike, Profile, as_str
+from .refs import ALIAS_NAME, PLAIN_REF, alias_problem, ref_problem
 
 BOM = "\ufeff"
 
 _TOP = ("version", "default_profile", "profiles", "providers", "metadata", "created_at", "updated_at")
 _PROFILE = ("name", "bindings", "registry_versions")
 _BINDING = ("alias", "models", "description", "params", "requires")
+_BINDING_KEYS = frozenset(_BINDING)
 _ENDPOINT = ("type", "base_url", "api_key_env")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -161,22 +162,34 @@ class _Validator:
                             f"profiles.{name}.name", hdr, r"^\s*name\s*=")
         bindings_raw = self.typed(raw.get("bindings", []), list, f"profiles.{name}.bindings", where, hdr,
                                   _key_line("bindings"))
-        bindings: list = []
-        seen: set = set()
-        for i, b in enumerate(bindings_raw):
-            binding = self.binding(name, i, b)
-            if binding.alias in seen:
-                raise self.fail(f"alias {binding.alias!r} is bound twice in profile {name!r}; "
-                                "keep one binding and list its fallbacks in its models",
-                                f"profiles.{name}.bindings", hdr,
-                                *[rf"^\s*alias\s*=\s*[\"']{re.escape(binding.alias)}[\"']"] * 2)
-            seen.add(binding.alias)
-            bindings.append(binding)
+        bindings = [self.binding(name, i, b) for i, b in enumerate(bindings_raw)]
+        try:
+            indexed = Bindings(bindings)
+        except ValueError:  # an alias bound twice: find it, to name its line
+            seen: set = set()
+            alias = next(b.alias for b in bindings if b.alias in seen or seen.add(b.alias))
+            raise self.fail(f"alias {alias!r} is bound twice in profile {name!r}; "
+                            "keep one binding and list its fallbacks in its models",
+                            f"profiles.{name}.bindings", hdr,
+                            *[rf"^\s*alias\s*=\s*[\"']{re.escape(alias)}[\"']"] * 2) from None
         versions = self.typed(raw.get("registry_versions", {}), dict, f"profiles.{name}.registry_versions",
                               where, hdr, _key_line("registry_versions"))
-        return Profile(name, bindings, versions)
+        return Profile(name, indexed, versions)
 
     def binding(self, profile: str, index: int, raw: Any) -> Binding:
+        """A binding: at once when it is plainly valid (the common case, kept fast for files of
+        thousands), else through the checks that say what is wrong and where."""
+        if type(raw) is dict and raw.keys() <= _BINDING_KEYS:
+            alias, models = raw.get("alias"), raw.get("models")
+            description, params, requires = raw.get("description"), raw.get("params"), raw.get("requires")
+            if (type(alias) is str and ALIAS_NAME.fullmatch(alias) and type(models) is list and models
+                    and _plain_refs(models) and len(set(models)) == len(models)
+                    and (description is None or (type(description) is str and description.strip()))
+                    and not params and not requires):
+                return Binding(alias, models, description, {} if params is None else params, [])
+        return self.checked_binding(profile, index, raw)
+
+    def checked_binding(self, profile: str, index: int, raw: Any) -> Binding:
         key = f"profiles.{profile}.bindings[{index}]"
         hdr = rf"^\s*\[\[\s*profiles\.\"?{re.escape(profile)}\"?\.bindings"
         hints: list = [(hdr, index + 1)]
@@ -332,6 +345,17 @@ def _unsendable(value: Any) -> str:
     if not isinstance(value, (str, int, float)):
         return f"a {type(value).__name__}"
     return ""
+
+
+_PLAIN_REFS = re.compile(rf"{PLAIN_REF.pattern}(?:\n{PLAIN_REF.pattern})*")
+
+
+def _plain_refs(models: list) -> bool:
+    """Every entry a plain provider:model string (one regex over them all: it is the hot path)."""
+    try:
+        return _PLAIN_REFS.fullmatch("\n".join(models)) is not None
+    except TypeError:  # not all strings
+        return False
 
 
 def _key_line(key: str) -> str:
