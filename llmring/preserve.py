@@ -110,12 +110,16 @@ def _blocks(text: str) -> Optional[tuple]:
     before those that a blank line separates from it."""
     blocks: list = [{"kind": "head", "name": None, "lines": [], "lead": [], "free": []}]
     counts: dict = {}
+    paths: dict = {}  # header text -> key path: thousands of bindings share a few headers
     for line, free in _scan(text):
         m = _HEADER.match(line) if free else None
         if not m:
             blocks[-1]["lines"].append((line, free))
             continue
-        path = _path(m.group(1), m.group(2), m.group(3))
+        header = m.group(1, 2, 3)
+        if header not in paths:
+            paths[header] = _path(*header)
+        path = paths[header]
         if path is None:
             return None
         block = _classify(path, m.group(1) == "[[", blocks[-1], counts)
@@ -168,6 +172,12 @@ def _trailing_comments(lines: list) -> tuple:
     return ["\n".join(g) for g in groups[:-1] if g], groups[-1]
 
 
+# What matters to the scan, in one regex so that strings are skipped in C: a string (whose
+# brackets and # mean nothing), a comment, a bracket.
+_TOKEN = re.compile(r'''"""|\'\'\'|"(?:[^"\\]|\\.)*"?|'[^']*'?|#|[\[\]{}]''')
+_CLOSE = {'"""': re.compile(r'(?<!\\)(?:\\\\)*"""("{0,2})'), "'''": re.compile(r"'''('{0,2})")}
+
+
 def _scan(text: str) -> list:
     """[(line, free)]: `free` when the line starts outside any multi-line string or array,
     so that it can be a header, a comment or a blank line of the file's own."""
@@ -176,55 +186,28 @@ def _scan(text: str) -> list:
     depth = 0
     for line in text.split("\n"):
         out.append((line, in_string is None and depth == 0))
-        i, n = 0, len(line)
-        while i < n:
+        i = 0
+        while True:
             if in_string:
-                j = line.find(in_string, i)
-                while j > 0 and in_string == '"""' and _escaped(line, j):
-                    j = line.find(in_string, j + 1)
-                if j < 0:
+                end = _CLOSE[in_string].search(line, i)
+                if end is None:
                     break
-                j += 3
-                for _ in range(2):  # `""""` and `"""""`: one or two quotes end the content
-                    if j < n and line[j] == in_string[0]:
-                        j += 1
-                in_string, i = None, j
-                continue
-            c = line[i]
-            if c == "#":
+                in_string, i = None, end.end()
+            m = _TOKEN.search(line, i)
+            if m is None:
                 break
-            if c in "\"'":
-                if line.startswith(c * 3, i):
-                    in_string, i = c * 3, i + 3
-                    continue
-                i = _string_end(line, i)
-            elif c in "[{":
+            token, i = m.group(), m.end()
+            if token == "#":
+                break
+            if token in ('"""', "'''"):
+                in_string = token
+            elif token in "[{":
                 depth += 1
-            elif c in "]}":
+            elif token in "]}":
                 depth -= 1
-            i += 1
     if text.endswith("\n"):
         out.pop()  # the empty piece after the last newline
     return out
-
-
-def _escaped(line: str, j: int) -> bool:
-    backslashes = len(line[:j]) - len(line[:j].rstrip("\\"))
-    return backslashes % 2 == 1
-
-
-def _string_end(line: str, i: int) -> int:
-    """The index of the quote that closes the one-line string opening at `i`."""
-    quote = line[i]
-    j = i + 1
-    while j < len(line):
-        if line[j] == "\\" and quote == '"':
-            j += 2
-            continue
-        if line[j] == quote:
-            return j
-        j += 1
-    return len(line)
 
 
 def _path(open_: str, inner: str, close: str) -> Optional[tuple]:

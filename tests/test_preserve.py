@@ -1,10 +1,13 @@
 """Edits keep the rest of the file as its author wrote it: comments, spacing, layout."""
 
 import pytest
-from test_lockfile import SEED_EXAMPLES
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_lockfile import NAMES, REFS, SEED_EXAMPLES, lockfiles
 
 from llmring import Ring
-from llmring.lockfile import Binding, edit, parse
+from llmring.lockfile import Binding, dumps, edit, parse
+from llmring.lockwrite import key, value
 
 COMMENTED = '''\
 # Models for the billing service. Ask #ml-platform before changing prod.
@@ -267,3 +270,69 @@ def test_a_byte_order_mark_is_read_and_kept(tmp_path):
     data = path.read_bytes()
     assert data.startswith(b"\xef\xbb\xbf# Models for the billing service.") and data.count(b"\xef\xbb\xbf") == 1
     assert "# cheap" in data.decode("utf-8-sig")
+
+
+# -- the property: any lockfile, comments everywhere, any edit ------------------------------
+
+def _commented(text):
+    """`text` (the normal form) with comments at every place a person puts them: a free-standing
+    one after a blank line above each table, one right above its header, one at the end of the
+    header's line, and one at the end of the file. Returns (text, {block: its comments})."""
+    lines, out, owners, block = text.split("\n"), [], {}, None
+    for i, line in enumerate(lines):
+        if line.startswith("["):
+            alias = lines[i + 1].partition(" = ")[2] if line.startswith("[[") else None
+            block = (line, alias, i)
+            n = len(owners)
+            owners[block] = {"free": f"# free {n}", "above": f"# above {n}", "inline": f"# inline {n}"}
+            out += ["", owners[block]["free"], "", owners[block]["above"], f"{line}  {owners[block]['inline']}"]
+        else:
+            out.append(line)
+    return "\n".join(out).rstrip("\n") + "\n\n# end of file\n", owners
+
+
+@st.composite
+def edits(draw, lf):
+    profile = draw(st.sampled_from(sorted(lf.profiles)))
+    aliases = [b.alias for b in lf.profiles[profile].bindings]
+    action = draw(st.sampled_from(["bind", "rebind", "unbind"] if aliases else ["bind"]))
+    alias = draw(st.sampled_from(aliases)) if action != "bind" else draw(NAMES.filter(lambda a: a not in aliases))
+    return action, profile, alias, draw(st.lists(REFS, min_size=1, max_size=3, unique=True))
+
+
+def _apply(lf, edit_):
+    action, profile, alias, models = edit_
+    if action == "unbind":
+        lf.profiles[profile].unbind(alias)
+    else:
+        lf.profiles[profile].rebind(alias, models)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_any_edit_of_any_commented_lockfile_keeps_the_data_and_every_comment_it_should(tmp_path_factory, data):
+    lf = data.draw(lockfiles())
+    text, owners = _commented(dumps(lf))
+    edit_ = data.draw(edits(parse(text)))
+    path = tmp_path_factory.mktemp("prop") / "llmring.lock"
+    path.write_text(text)
+    edit(path, lambda f: _apply(f, edit_))
+    after_text = path.read_text()
+
+    expected = parse(text)
+    _apply(expected, edit_)
+    after = parse(after_text)
+    after.updated_at = expected.updated_at
+    assert after == expected
+
+    action, profile, alias, _ = edit_
+    header = f"[[profiles.{key(profile)}.bindings]]"
+    lost: set = set()
+    for (line, owner_alias, _i), marks in owners.items():
+        if line == header and owner_alias == value(alias):
+            lost |= {marks["inline"]} | ({marks["above"]} if action == "unbind" else set())
+    wanted = {m for marks in owners.values() for m in marks.values()} - lost | {"# end of file"}
+    lines = [ln.rstrip() for ln in after_text.splitlines()]
+    missing = [m for m in wanted if not any(ln.endswith(m) for ln in lines)]
+    assert not missing
+    assert after_text.rstrip().endswith("# end of file")
