@@ -20,6 +20,7 @@ from .lockread import toml_loads
 from .lockwrite import binding_toml, endpoint_toml, head_toml, key, profile_toml, table_toml, value
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\[\]]+?)\s*(\]\]?)\s*(#.*)?$")
+_BARE_PATH = re.compile(r"[A-Za-z0-9_-]+(?:[ \t]*\.[ \t]*[A-Za-z0-9_-]+)*")
 _UPDATED = re.compile(r"^(\s*updated_at\s*=\s*)(\"[^\"]*\"|'[^']*'|[0-9TZ:.+-]+)(\s*(#.*)?)$", re.M)
 
 
@@ -214,6 +215,8 @@ def _path(open_: str, inner: str, close: str) -> Optional[tuple]:
     """The key path of a table header, read by the TOML parser itself."""
     if len(open_) != len(close):
         return None
+    if _BARE_PATH.fullmatch(inner):  # the usual header: no need to ask the parser
+        return tuple(part.strip() for part in inner.split("."))
     try:
         node: Any = toml_loads(f"{open_}{inner}{close}\n")
     except Exception:  # noqa: BLE001 - not a header we can follow

@@ -218,3 +218,19 @@ def test_lock_chat_honours_no_color(tmp_path, monkeypatch):
         mock.clear_scripts()
     assert plain.exit_code == 0 and "Advisor: Here." in plain.stdout and "+alias" in plain.stdout
     assert "\x1b[" not in plain.stdout + plain.stderr
+
+
+@pytest.mark.skipif(os.name != "posix", reason="symlinks")
+def test_init_force_over_a_symlinked_lockfile_writes_its_target(tmp_path):
+    real = tmp_path / "real.lock"
+    real.write_text(HEAD + BINDING)
+    link = tmp_path / "llmring.lock"
+    link.symlink_to("real.lock")
+    assert run("lock", "init", "--force").exit_code == 0
+    assert link.is_symlink() and "[profiles.default]" in real.read_text() and 'alias = "a"' not in real.read_text()
+
+
+def test_a_broken_symlink_named_llmring_lock_is_reported(tmp_path):
+    (tmp_path / "llmring.lock").symlink_to("gone.lock")
+    with pytest.raises(LockfileError, match="is a link to gone.lock, which does not exist"):
+        lf_mod.locate()
