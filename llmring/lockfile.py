@@ -9,7 +9,6 @@ leaves half a file.
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -79,12 +78,11 @@ def edit(path: PathLike, change: Callable[[Lockfile], Any], create: bool = False
     return result
 
 
-@attrs.frozen
 class _Style:
     """What an edit keeps of the file's bytes beyond TOML: a byte-order mark, CRLF line ends."""
 
-    bom: bool
-    crlf: bool
+    def __init__(self, bom: bool, crlf: bool) -> None:
+        self.bom, self.crlf = bom, crlf
 
     @classmethod
     def of(cls, text: str) -> _Style:
@@ -126,7 +124,7 @@ def _same(a: Lockfile, b: Lockfile) -> bool:
 
 def _has_nan(*values: Any) -> bool:
     for v in values:
-        if isinstance(v, float) and math.isnan(v):
+        if isinstance(v, float) and v != v:  # nan
             return True
         if isinstance(v, Endpoint) and _has_nan(v.options):
             return True

@@ -7,7 +7,6 @@ value never surfaces later (say, after a paid call).
 
 from __future__ import annotations
 
-import math
 import re
 import sys
 from pathlib import Path
@@ -24,6 +23,7 @@ _PROFILE = ("name", "bindings", "registry_versions")
 _BINDING = ("alias", "models", "description", "params", "requires")
 _BINDING_KEYS = frozenset(_BINDING)
 _ENDPOINT = ("type", "base_url", "api_key_env")
+_INF = float("inf")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -288,7 +288,7 @@ class _Validator:
             self.typed(entry, dict, where, f"; {example}", *hints)
             self.keys(entry, ("input", "output"), where, *hints)
             for side, price in entry.items():
-                if isinstance(price, bool) or not isinstance(price, (int, float)) or not 0 <= price < math.inf:
+                if isinstance(price, bool) or not isinstance(price, (int, float)) or not 0 <= price < _INF:
                     raise self.fail(f"{where}.{side} must be a price in USD per million tokens (a number, "
                                     f"0 or more), not {_show(price)}", f"{where}.{side}", *hints)
 
@@ -297,7 +297,7 @@ class _Validator:
 # provider as an extra parameter. A check returns why a value is wrong, or "".
 def _number(low: float, low_ok: bool) -> Any:
     def check(v: Any) -> str:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not -_INF < v < _INF \
                 or v < low or (v == low and not low_ok):
             return f"must be a number {'of at least' if low_ok else 'more than'} {low:g}"
         return ""
@@ -336,7 +336,7 @@ def param_problem(name: str, value: Any) -> str:
 
 def _unsendable(value: Any) -> str:
     """The first value in `value` that JSON cannot carry (nan, inf, a TOML date), or ""."""
-    if isinstance(value, float) and not math.isfinite(value):
+    if isinstance(value, float) and not -_INF < value < _INF:  # nan and inf
         return repr(value)
     if isinstance(value, dict):
         value = list(value.values())

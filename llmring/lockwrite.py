@@ -6,8 +6,6 @@ table, a profile header, a binding), which `preserve` uses for the parts an edit
 
 from __future__ import annotations
 
-import json
-import math
 import re
 from typing import Any
 
@@ -91,11 +89,15 @@ def value(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, str):
+        import json  # here, not at start-up: only writing needs it
+
         # JSON string escapes are valid TOML basic strings; TOML also wants DEL escaped.
         return json.dumps(v, ensure_ascii=False).replace("\x7f", "\\u007f")
     if isinstance(v, int):
         return str(v)
     if isinstance(v, float):
+        import math
+
         if math.isnan(v):
             return "nan"
         return ("inf" if v > 0 else "-inf") if math.isinf(v) else repr(v)
