@@ -10,13 +10,16 @@ leaves half a file.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 import attrs
 
+from . import files
 from .exceptions import LockfileError
-from .files import atomic_write, locked, read_only, target
+from .files import atomic_write, read_only, target
 from .lockmodel import (
     FORMAT_VERSION,
     Binding,
@@ -33,8 +36,8 @@ from .lockread import BOM, parse, read, read_text
 from .lockwrite import dumps
 
 __all__ = ["FORMAT_VERSION", "FILENAME", "ENV_PATH", "ENV_PROFILE", "BUNDLED", "PathLike", "Binding", "Bindings",
-           "Endpoint", "Lockfile", "Profile", "converter", "parse", "read", "dumps", "write", "edit", "Located",
-           "locate", "choose_profile"]
+           "Endpoint", "Lockfile", "Profile", "converter", "parse", "read", "dumps", "write", "edit", "preview",
+           "locked", "Located", "locate", "choose_profile"]
 
 FILENAME = "llmring.lock"
 ENV_PATH = "LLMRING_LOCKFILE_PATH"
@@ -47,7 +50,8 @@ BUNDLED = Path(__file__).parent / "data" / FILENAME
 def write(lf: Lockfile, path: PathLike) -> None:
     """Write atomically: readers see the old file or the new one, never a half-written one."""
     p = Path(path)
-    atomic_write(target(p), lf.to_toml().encode("utf-8"))
+    with _writing(p):
+        atomic_write(target(p), lf.to_toml().encode("utf-8"))
     lf.path = p
 
 
@@ -58,24 +62,58 @@ def edit(path: PathLike, change: Callable[[Lockfile], Any], create: bool = False
     ends and byte-order mark. A symlink stays a link: the file it points to is edited."""
     p = Path(path)
     real = target(p)
-    with locked(real):
-        old_text = read_text(real) if real.exists() or not create else None
-        if old_text is not None and read_only(real):
+    with locked(p):
+        if real.exists() and read_only(real):
             raise LockfileError(f"is read-only, so it was not changed; make it writable (chmod u+w {p}) "
                                 "and try again", path=str(p))
-        style = _Style.of(old_text or "")
-        old_text = style.normalise(old_text) if old_text is not None else None
-        lf = parse(old_text, p) if old_text is not None else Lockfile.new(p)
-        before = _snapshot(lf)
-        result = change(lf)
-        lf.updated_at = now_stamp()
-        try:
-            text = _render(lf, old_text, before)
-        except TypeError as e:  # a value TOML cannot hold, such as None
-            raise LockfileError(f"was not changed: {e}", path=str(p)) from None
-        atomic_write(real, style.apply(text).encode("utf-8"))
-        lf.path = p
+        result, data = _edited(p, real, change, create, stamp=True)
+        atomic_write(real, data)
     return result
+
+
+def preview(path: PathLike, change: Callable[[Lockfile], Any], create: bool = False) -> str:
+    """The text `edit(path, change, create)` would write now (with updated_at as it is, so a
+    diff shows only the change), without writing anything."""
+    p = Path(path)
+    return _edited(p, target(p), change, create, stamp=False)[1].decode("utf-8")
+
+
+def _edited(p: Path, real: Path, change: Callable[[Lockfile], Any], create: bool, stamp: bool) -> tuple:
+    """(change's result, the new file's bytes)."""
+    old_text = read_text(real) if real.exists() or not create else None
+    style = _Style.of(old_text or "")
+    old_text = style.normalise(old_text) if old_text is not None else None
+    lf = parse(old_text, p) if old_text is not None else Lockfile.new(p)
+    before = _snapshot(lf)
+    result = change(lf)
+    if stamp:
+        lf.updated_at = now_stamp()
+    try:
+        text = _render(lf, old_text, before)
+    except TypeError as e:  # a value TOML cannot hold, such as None
+        raise LockfileError(f"was not changed: {e}", path=str(p)) from None
+    lf.path = p
+    return result, style.apply(text).encode("utf-8")
+
+
+@contextmanager
+def locked(path: PathLike) -> Iterator[None]:
+    """The inter-process lock for edits of the lockfile at `path` (through a symlink, of its
+    target); an OSError inside is a LockfileError naming the file."""
+    p = Path(path)
+    with _writing(p), files.locked(target(p)):
+        yield
+
+
+@contextmanager
+def _writing(p: Path) -> Iterator[None]:
+    """An OSError while editing or writing (no such folder, a file where a folder should be,
+    a full disk) as one sentence that names the file."""
+    try:
+        yield
+    except OSError as e:
+        raise LockfileError(f"could not be written ({e.strerror or e}); check that its folder exists and "
+                            "is writable", path=str(p)) from None
 
 
 class _Style:

@@ -234,3 +234,28 @@ def test_a_broken_symlink_named_llmring_lock_is_reported(tmp_path):
     (tmp_path / "llmring.lock").symlink_to("gone.lock")
     with pytest.raises(LockfileError, match="is a link to gone.lock, which does not exist"):
         lf_mod.locate()
+
+
+def test_a_lockfile_that_cannot_be_written_is_one_clear_sentence(tmp_path):
+    (tmp_path / "afile").write_text("")
+    result = run("lock", "init", "--file", "afile/llmring.lock")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: afile/llmring.lock: could not be written (")
+    assert "check that its folder exists and is writable" in result.stderr
+    with pytest.raises(LockfileError, match="could not be written"):
+        lf_mod.edit(tmp_path / "afile" / "x.lock", lambda lf: None, create=True)
+
+
+def test_preview_is_what_edit_writes_without_writing(tmp_path):
+    path = lock(tmp_path, '# keep me\nversion = "1.0"\nupdated_at = "2026-01-01T00:00:00Z"\n\n' + HEAD[16:] + BINDING)
+    before = path.read_text()
+
+    def change(lf):
+        lf.profiles["default"].rebind("b", ["mock:echo"])
+
+    shown = lf_mod.preview(path, change)
+    assert path.read_text() == before and "# keep me" in shown and 'alias = "b"' in shown
+    assert 'updated_at = "2026-01-01T00:00:00Z"' in shown  # a diff shows the change, not the clock
+    lf_mod.edit(path, change)
+    stamp = [ln for ln in path.read_text().splitlines() if ln.startswith("updated_at")]
+    assert path.read_text().replace(stamp[0], 'updated_at = "2026-01-01T00:00:00Z"') == shown
