@@ -112,8 +112,8 @@ def _writing(p: Path) -> Iterator[None]:
     try:
         yield
     except OSError as e:
-        raise LockfileError(f"could not be written ({e.strerror or e}); check that its folder exists and "
-                            "is writable", path=str(p)) from None
+        raise LockfileError(f"could not be written ({e.strerror or e}), so it is unchanged; check that its folder "
+                            "exists, is writable and has space", path=str(p)) from None
 
 
 class _Style:

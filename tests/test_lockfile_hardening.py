@@ -241,7 +241,7 @@ def test_a_lockfile_that_cannot_be_written_is_one_clear_sentence(tmp_path):
     result = run("lock", "init", "--file", "afile/llmring.lock")
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: afile/llmring.lock: could not be written (")
-    assert "check that its folder exists and is writable" in result.stderr
+    assert "check that its folder exists, is writable and has space" in result.stderr
     with pytest.raises(LockfileError, match="could not be written"):
         lf_mod.edit(tmp_path / "afile" / "x.lock", lambda lf: None, create=True)
 
