@@ -10,6 +10,7 @@ See docs/security.md.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Optional
 from urllib.parse import urlsplit
 
@@ -34,7 +35,8 @@ def local_host(host: str) -> bool:
 
 def base_url_problem(url: str, allow_http: bool, key_env: Optional[str]) -> str:
     """Why `url` may not be a base_url, or ""."""
-    bad = f"must be an http(s) URL such as https://api.example.com/v1, not {url!r}"
+    shown = re.sub(r"//[^/@]*@", "//…@", url)  # never echo a password
+    bad = f"must be an http(s) URL such as https://api.example.com/v1, not {shown!r}"
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""

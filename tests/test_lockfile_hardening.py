@@ -110,6 +110,12 @@ def test_other_base_urls_are_refused(url):
     refused(f'version = "1.0"\n\n[providers.local]\ntype = "openai"\nbase_url = "{url}"\n')
 
 
+def test_a_password_in_a_base_url_is_never_echoed():
+    for url in ("https://me:s3cret@api.example.com/v1", "https://me:s3cret@host:99999/v1"):
+        err = refused(f'version = "1.0"\n\n[providers.x]\ntype = "openai"\nbase_url = "{url}"\n')
+        assert "s3cret" not in str(err)
+
+
 def test_validate_warns_about_an_endpoint_that_redirects_a_provider_and_reads_another_secret(tmp_path):
     lock(tmp_path, EVIL.replace("\napi_key_env", "\nallow_http = true\napi_key_env") + "\n" + HEAD
          + BINDING.replace("mock:echo2", "openai:gpt-4o-mini"))
