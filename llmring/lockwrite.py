@@ -69,7 +69,7 @@ def binding_toml(profile_key: str, b: Binding) -> str:
         models = "[\n" + "".join(f"    {value(m)},\n" for m in b.models) + "]"
     lines = [f"[[profiles.{profile_key}.bindings]]", f"alias = {value(b.alias)}", f"models = {models}"]
     if b.description:
-        lines.append(f"description = {value(b.description)}")
+        lines.append(f"description = {text_value(b.description)}")
     if b.requires:
         lines.append(f"requires = {value(b.requires)}")
     if b.params:
@@ -82,6 +82,14 @@ _BARE = re.compile(r"[A-Za-z0-9_-]+")
 
 def key(name: str) -> str:
     return name if _BARE.fullmatch(name) else value(name)
+
+
+def text_value(text: str) -> str:
+    """A string as a person writes a long one: a multi-line string when it has line breaks."""
+    if "\n" not in text or "\r" in text:
+        return value(text)
+    body = "\n".join(value(line)[1:-1] for line in text.split("\n"))
+    return f'"""\n{body}"""'
 
 
 def value(v: Any) -> str:

@@ -336,3 +336,12 @@ def test_any_edit_of_any_commented_lockfile_keeps_the_data_and_every_comment_it_
     missing = [m for m in wanted if not any(ln.endswith(m) for ln in lines)]
     assert not missing
     assert after_text.rstrip().endswith("# end of file")
+
+
+def test_a_rebound_multi_line_description_stays_multi_line(tmp_path):
+    path = write(tmp_path, MULTILINE)
+    Ring(path).bind_alias("summarizer", "mock:echo")
+    text = path.read_text()
+    assert 'description = """\nSummaries for the support team.\n# not a comment' in text
+    assert parse(text).profiles["default"].get("summarizer").description == parse(MULTILINE).profiles[
+        "default"].get("summarizer").description
