@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 def target(path: Path) -> Path:
@@ -54,17 +55,24 @@ def read_only(path: Path) -> bool:
 def locked(path: Path) -> Iterator[None]:
     """An inter-process lock for edits of `path`. On POSIX it is a lock on the folder that
     holds the file: that folder stays the same inode while the file is replaced, and every
-    process that can see the file (other containers too) sees it, with no clutter beside it."""
+    process that can see the file (other containers too) sees it, with no clutter beside it.
+    Where a folder cannot be locked (some network file systems), a lock file in the temp
+    folder, named after the path, serves this machine's processes."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if os.name == "nt":  # pragma: no cover
-        with _windows_lock(path):
+        with open(_temp_lock_path(path), "a+b") as f, _windows_lock(f):
             yield
         return
     import fcntl
 
     fd = os.open(path.parent, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:
+            os.close(fd)
+            fd = os.open(_temp_lock_path(path), os.O_RDWR | os.O_CREAT, 0o666)
+            fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             yield
         finally:
@@ -73,27 +81,31 @@ def locked(path: Path) -> Iterator[None]:
         os.close(fd)
 
 
-@contextmanager
-def _windows_lock(path: Path) -> Iterator[None]:  # pragma: no cover
-    """Windows cannot lock a folder: a lock file in the temp folder, named after the path."""
+def _temp_lock_path(path: Path) -> Path:
     import hashlib
-    import msvcrt
     import tempfile
 
     digest = hashlib.sha1(os.fspath(path.resolve()).encode()).hexdigest()[:20]
-    with open(Path(tempfile.gettempdir()) / f"llmring-{digest}.lck", "a+b") as f:
-        f.seek(0)
-        while True:
-            try:
-                msvcrt.locking(f.fileno(), msvcrt.LK_LOCK, 1)
-                break
-            except OSError:
-                continue
+    return Path(tempfile.gettempdir()) / f"llmring-{digest}-{getattr(os, 'getuid', lambda: 0)()}.lck"
+
+
+@contextmanager
+def _windows_lock(f: Any) -> Iterator[None]:  # pragma: no cover
+    """Windows cannot lock a folder: byte 0 of a lock file in the temp folder."""
+    import msvcrt
+
+    f.seek(0)
+    while True:
         try:
-            yield
-        finally:
-            f.seek(0)
-            msvcrt.locking(f.fileno(), msvcrt.LK_UNLCK, 1)
+            msvcrt.locking(f.fileno(), msvcrt.LK_LOCK, 1)
+            break
+        except OSError:
+            continue
+    try:
+        yield
+    finally:
+        f.seek(0)
+        msvcrt.locking(f.fileno(), msvcrt.LK_UNLCK, 1)
 
 
 def _umask() -> int:

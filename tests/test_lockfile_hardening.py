@@ -265,3 +265,21 @@ def test_preview_is_what_edit_writes_without_writing(tmp_path):
     lf_mod.edit(path, change)
     stamp = [ln for ln in path.read_text().splitlines() if ln.startswith("updated_at")]
     assert path.read_text().replace(stamp[0], 'updated_at = "2026-01-01T00:00:00Z"') == shown
+
+
+@pytest.mark.skipif(os.name != "posix", reason="flock")
+def test_where_a_folder_cannot_be_locked_a_lock_file_in_the_temp_folder_serves(tmp_path, monkeypatch):
+    import fcntl
+    import stat
+
+    real_flock = fcntl.flock
+
+    def nfs_like(fd, op):  # as on NFS, where flock is emulated with locks a read-only folder cannot take
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(9, "Bad file descriptor")
+        return real_flock(fd, op)
+
+    monkeypatch.setattr(fcntl, "flock", nfs_like)
+    path = lock(tmp_path, HEAD + BINDING)
+    Ring(path).bind_alias("x", "mock:echo")
+    assert parse(path.read_text()).profiles["default"].get("x").models == ["mock:echo"]
