@@ -63,18 +63,24 @@ def profile_toml(name: str, p: Profile) -> str:
 
 
 def binding_toml(profile_key: str, b: Binding) -> str:
+    lines = [f"[[profiles.{profile_key}.bindings]]", *binding_keys(b).values()]
+    return "\n".join(lines) + "\n"
+
+
+def binding_keys(b: Binding) -> dict:
+    """key -> its `key = value` text, for the keys the binding has (in the normal order)."""
     if len(b.models) == 1:
         models = value(b.models)
     else:
         models = "[\n" + "".join(f"    {value(m)},\n" for m in b.models) + "]"
-    lines = [f"[[profiles.{profile_key}.bindings]]", f"alias = {value(b.alias)}", f"models = {models}"]
+    keys = {"alias": f"alias = {value(b.alias)}", "models": f"models = {models}"}
     if b.description:
-        lines.append(f"description = {text_value(b.description)}")
+        keys["description"] = f"description = {text_value(b.description)}"
     if b.requires:
-        lines.append(f"requires = {value(b.requires)}")
+        keys["requires"] = f"requires = {value(b.requires)}"
     if b.params:
-        lines.append(f"params = {value(b.params)}")
-    return "\n".join(lines) + "\n"
+        keys["params"] = f"params = {value(b.params)}"
+    return keys
 
 
 _BARE = re.compile(r"[A-Za-z0-9_-]+")

@@ -17,9 +17,10 @@ from typing import Any, Optional
 
 from .lockmodel import Lockfile
 from .lockread import toml_loads
-from .lockwrite import binding_toml, endpoint_toml, head_toml, key, profile_toml, table_toml, value
+from .lockwrite import binding_keys, binding_toml, endpoint_toml, head_toml, key, profile_toml, table_toml, value
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\[\]]+?)\s*(\]\]?)\s*(#.*)?$")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_-]+)\s*=")
 _BARE_PATH = re.compile(r"[A-Za-z0-9_-]+(?:[ \t]*\.[ \t]*[A-Za-z0-9_-]+)*")
 _UPDATED = re.compile(r"^(\s*updated_at\s*=\s*)(\"[^\"]*\"|'[^']*'|[0-9TZ:.+-]+)(\s*(#.*)?)$", re.M)
 
@@ -53,10 +54,44 @@ def rewrite(old_text: str, old: Lockfile, new: Lockfile) -> Optional[str]:
             out.add(profile_toml(name, profile), header)  # else the old file had no header here either
         for binding in profile.bindings:
             kept = by_key.get(("binding", name, binding.alias))
-            same = kept is not None and before is not None and before.get(binding.alias) == binding
-            out.add(kept if same else binding_toml(key(name), binding), kept)
+            if kept is None or before is None:
+                out.add(binding_toml(key(name), binding))
+            elif before.get(binding.alias) == binding:
+                out.add(kept)
+            else:
+                out.add(_patched(kept, before.get(binding.alias), binding) or binding_toml(key(name), binding), kept)
     out.finish(tail)
     return out.text()
+
+
+def _line_kind(line: str, free: bool) -> Optional[str]:
+    """The key a line opens; "" for the file's own comments, blank lines and headers; None
+    for a line inside a multi-line value."""
+    if not free:
+        return None
+    m = _KEY.match(line)
+    return m.group(1) if m else ""
+
+
+def _patched(block: dict, old: Any, new: Any) -> Optional[str]:
+    """A changed binding's block with only the keys that changed rewritten: the header, the
+    comments and the unchanged keys keep their text. None when the block has a sub-table."""
+    kinds = block["keys"]
+    if any(k == "" and _HEADER.match(line) for line, k in zip(block["lines"][1:], kinds[1:])):
+        return None
+    keys = binding_keys(new)
+    out: list = []
+    same = True  # whether the key whose value this line continues is unchanged
+    for line, k in zip(block["lines"], kinds):
+        if k:
+            same = getattr(old, k, None) == getattr(new, k, None)
+            text = line if same else keys.get(k)
+            keys.pop(k, None)
+            if text is not None:
+                out.append(text)
+        elif k == "" or same:
+            out.append(line)
+    return "\n".join(out + list(keys.values()))
 
 
 def _move_free_comments(blocks: list, new: Lockfile) -> list:
@@ -134,6 +169,7 @@ def _blocks(text: str) -> Optional[tuple]:
         blocks.append(block)
     free_tail, lead_tail = _trailing_comments(blocks[-1]["lines"])
     for b in blocks:
+        b["keys"] = [_line_kind(line, free) for line, free in b["lines"]]
         b["lines"] = [line for line, _ in b["lines"]]
     return blocks, free_tail + (["\n".join(lead_tail)] if lead_tail else [])
 

@@ -329,8 +329,8 @@ def test_any_edit_of_any_commented_lockfile_keeps_the_data_and_every_comment_it_
     header = f"[[profiles.{key(profile)}.bindings]]"
     lost: set = set()
     for (line, owner_alias, _i), marks in owners.items():
-        if line == header and owner_alias == value(alias):
-            lost |= {marks["inline"]} | ({marks["above"]} if action == "unbind" else set())
+        if line == header and owner_alias == value(alias) and action == "unbind":
+            lost |= {marks["inline"], marks["above"]}  # a rebound binding keeps its header line
     wanted = {m for marks in owners.values() for m in marks.values()} - lost | {"# end of file"}
     lines = [ln.rstrip() for ln in after_text.splitlines()]
     missing = [m for m in wanted if not any(ln.endswith(m) for ln in lines)]
@@ -345,3 +345,26 @@ def test_a_rebound_multi_line_description_stays_multi_line(tmp_path):
     assert 'description = """\nSummaries for the support team.\n# not a comment' in text
     assert parse(text).profiles["default"].get("summarizer").description == parse(MULTILINE).profiles[
         "default"].get("summarizer").description
+
+
+def test_rebinding_keeps_the_lines_of_the_keys_it_did_not_change(tmp_path):
+    path = write(tmp_path, '''\
+version = "1.0"
+
+[profiles.default]
+name = "default"
+
+[[profiles.default.bindings]]  # the support bot
+alias = "support"
+# who asked for it: #help-desk
+description = "Answers tickets"  # keep it short
+models = ["mock:echo"]  # was cheaper
+requires = ["tools"]  # it looks up orders
+''')
+    Ring(path).bind_alias("support", "mock:echo2,mock:echo")
+    text = path.read_text()
+    for kept in ("[[profiles.default.bindings]]  # the support bot", "# who asked for it: #help-desk",
+                 'description = "Answers tickets"  # keep it short', 'requires = ["tools"]  # it looks up orders'):
+        assert kept in text
+    assert "# was cheaper" not in text  # that line's value changed
+    assert parse(text).profiles["default"].get("support").models == ["mock:echo2", "mock:echo"]
