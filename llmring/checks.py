@@ -80,11 +80,7 @@ def check(lf: Lockfile, env: Optional[Mapping] = None) -> list:
                 users.setdefault(ref.partition(":")[0], []).append(b.alias)
                 for f in check_model(ref, reg):
                     add(f.level, f.message, ref)
-            for cap in b.requires:
-                if cap not in registry.CAPABILITIES:
-                    add("error", f"requires {cap!r}, which is not a capability "
-                                 f"({', '.join(registry.CAPABILITIES)})")
-                    continue
+            for cap in b.requires:  # each a known capability: reading checked that
                 for ref in b.models:
                     info = reg.find(ref)
                     if info is not None and info.capabilities and not info.has(cap):
@@ -96,4 +92,25 @@ def check(lf: Lockfile, env: Optional[Mapping] = None) -> list:
         if problem:
             names = ", ".join(dict.fromkeys(aliases))
             findings.append(Finding(problem[0], f"{problem[1]} (used by {names})"))
+    return _file_findings(lf) + findings + _endpoint_findings(lf, plugins)
+
+
+def _file_findings(lf: Lockfile) -> list:
+    if lf.profiles and lf.default_profile not in lf.profiles:
+        return [Finding("warning", f"there is no default profile (no [profiles.{lf.default_profile}] and no "
+                                   "default_profile), so every command needs --profile or LLMRING_PROFILE; add "
+                                   f"default_profile = {sorted(lf.profiles)[0]!r} at the top")]
+    return []
+
+
+def _endpoint_findings(lf: Lockfile, plugins: Any) -> list:
+    """Where each [providers.NAME] sends requests and keys, when a reviewer should look twice."""
+    from .trust import endpoint_warnings
+
+    findings = []
+    for name, endpoint in lf.providers.items():
+        info = plugins.providers.get(endpoint.type)
+        builtin = name in plugins.providers
+        for message in endpoint_warnings(name, endpoint, builtin, info.factory if info else None):
+            findings.append(Finding("warning", message))
     return findings

@@ -8,7 +8,7 @@ import attrs
 
 # Used with fullmatch: a "$" anchor would let a trailing newline through.
 _PROVIDER = re.compile(r"[a-z][a-z0-9_-]*")
-_ALIAS = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*")
+ALIAS_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*")
 
 
 @attrs.frozen
@@ -29,8 +29,14 @@ class ModelRef:
         return f"{self.provider}:{self.model}"
 
 
+# The common case at once: a lockfile of thousands of bindings checks every reference.
+PLAIN_REF = re.compile(r"[a-z][a-z0-9_-]*:\S+")
+
+
 def ref_problem(text: object) -> str:
     """Why `text` is not a valid model reference, or "" when it is."""
+    if isinstance(text, str) and PLAIN_REF.fullmatch(text):
+        return ""
     if not isinstance(text, str):
         return f"a model reference must be a string like openai:gpt-4o-mini, not {type(text).__name__}"
     text = text.strip()
@@ -53,7 +59,7 @@ def alias_problem(name: object) -> str:
         return f"an alias must be a non-empty string such as summarizer, not {shown}"
     if ":" in name:
         return f"alias {name!r} contains a colon; aliases name a task (e.g. summarizer), models are provider:model"
-    if not _ALIAS.fullmatch(name):
+    if not ALIAS_NAME.fullmatch(name):
         return (f"alias {name!r} is not a valid name; use letters, digits, '-', '_', '.' or '/' "
                 "with no spaces (e.g. code-reviewer)")
     return ""

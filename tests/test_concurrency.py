@@ -150,7 +150,7 @@ def test_a_failed_replace_leaves_the_old_file_and_no_temp_file(path, monkeypatch
         raise Boom("disk gone")
 
     monkeypatch.setattr(os, "replace", fail)
-    with pytest.raises(Boom):
+    with pytest.raises(LockfileError, match="could not be written \\(disk gone\\)"):
         Ring(lockfile_path=path).bind_alias("new", "openai:gpt-4o")
     assert path.read_bytes() == before
     assert leftovers(path) == []
@@ -159,7 +159,7 @@ def test_a_failed_replace_leaves_the_old_file_and_no_temp_file(path, monkeypatch
 def test_a_failed_flush_leaves_the_old_file_and_no_temp_file(path, monkeypatch):
     before = path.read_bytes()
     monkeypatch.setattr(os, "fsync", lambda fd: (_ for _ in ()).throw(Boom("no space left")))
-    with pytest.raises(Boom):
+    with pytest.raises(LockfileError, match="could not be written \\(no space left\\)"):
         Ring(lockfile_path=path).unbind_alias("existing")
     assert path.read_bytes() == before
     assert leftovers(path) == []
@@ -173,13 +173,14 @@ def test_the_cli_reports_a_failed_write_in_one_line(path, monkeypatch):
     monkeypatch.setattr(os, "replace", lambda src, dst: (_ for _ in ()).throw(Boom("disk gone")))
     result = runner().invoke(cli, ["bind", "new", "openai:gpt-4o"])
     assert result.exit_code == 1
-    assert result.stderr == "Error: disk gone\n"
+    assert result.stderr == (f"Error: {path}: could not be written (disk gone), so it is unchanged; check that "
+                             "its folder exists, is writable and has space\n")
     assert path.read_text() == START and leftovers(path) == []
 
 
 def test_a_new_file_that_fails_to_land_is_not_created(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "replace", lambda src, dst: (_ for _ in ()).throw(Boom("disk gone")))
-    with pytest.raises(Boom):
+    with pytest.raises(LockfileError, match="could not be written"):
         Ring().bind_alias("first", "openai:gpt-4o")
     assert list(tmp_path.iterdir()) == []
 
@@ -198,12 +199,11 @@ def test_a_lock_that_is_taken_is_waited_for(path):
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda lf: lf.profiles["default"].bindings.append(Binding("existing", ["openai:gpt-4o"])), "bound twice"),
     (lambda lf: lf.profiles["default"].bindings.append(Binding("x", ["gpt-4o"])), "has no provider"),
     (lambda lf: lf.profiles["default"].bindings.append(Binding("a b", ["openai:gpt-4o"])), "not a valid name"),
     (lambda lf: lf.profiles["default"].bindings.append(Binding("x", [])), "models is empty"),
     (lambda lf: setattr(lf, "default_profile", "missing"), "names no profile"),
-], ids=["duplicate", "no-provider", "bad-alias", "empty", "default-profile"])
+], ids=["no-provider", "bad-alias", "empty", "default-profile"])
 def test_an_edit_that_would_write_an_invalid_file_never_lands(path, change, message):
     with pytest.raises(LockfileError, match=message) as err:
         lf_mod.edit(path, change)
@@ -211,6 +211,12 @@ def test_an_edit_that_would_write_an_invalid_file_never_lands(path, change, mess
     assert str(err.value).startswith(f"{path}: was not changed, because the edit would make it invalid: ")
     assert path.read_text() == START
     assert leftovers(path) == []
+
+
+def test_binding_an_alias_twice_is_refused_by_the_profile_itself(path):
+    with pytest.raises(ValueError, match="'existing' is already bound"):
+        lf_mod.edit(path, lambda lf: lf.profiles["default"].bindings.append(Binding("existing", ["openai:gpt-4o"])))
+    assert path.read_text() == START
 
 
 def test_an_edit_that_raises_never_lands(path):

@@ -15,6 +15,7 @@ from llmring import Ring
 from llmring import lockfile as lf_mod
 from llmring.exceptions import ConfigurationError, LockfileError
 from llmring.lockfile import Binding, Lockfile, Profile, dumps, parse
+from llmring.lockread import _PARAMS
 
 # -- the seed document's lockfiles, as users copy them ------------------------------------
 
@@ -645,11 +646,17 @@ def test_any_toml_document_is_a_lockfile_or_a_lockfile_error(document):
 
 NAMES = st.from_regex(r"[a-z][a-z0-9_-]{0,8}", fullmatch=True)
 REFS = st.builds(lambda p, m: f"{p}:{m}", NAMES, st.from_regex(r"[A-Za-z0-9][A-Za-z0-9.:/_-]{0,12}", fullmatch=True))
-PARAM_VALUES = st.recursive(
-    st.one_of(st.text(max_size=10), st.integers(-2**63, 2**63 - 1), st.floats(allow_nan=False), st.booleans(),
-              st.dates(), st.times()),
-    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(min_size=1, max_size=6), inner,
-                                                                         max_size=3)), max_leaves=8)
+def _trees(scalars):
+    return st.recursive(scalars, lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(min_size=1, max_size=6), inner, max_size=3)),
+        max_leaves=8)
+
+
+JSON_SCALARS = st.one_of(st.text(max_size=10), st.integers(-2**63, 2**63 - 1),
+                         st.floats(allow_nan=False, allow_infinity=False), st.booleans())
+PARAM_VALUES = _trees(st.one_of(JSON_SCALARS, st.dates(), st.times()))  # any TOML value (metadata)
+SENDABLE = _trees(JSON_SCALARS)  # what params may hold: extra parameters are sent as JSON
+EXTRA_KEYS = st.text(min_size=1, max_size=8).filter(lambda k: k not in _PARAMS and k not in ("model", "messages"))
 
 
 @st.composite
@@ -657,7 +664,7 @@ def lockfiles(draw):
     def binding(alias):
         return Binding(alias, draw(st.lists(REFS, min_size=1, max_size=4, unique=True)),
                        draw(st.one_of(st.none(), st.text(min_size=1, max_size=20).filter(str.strip))),
-                       draw(st.dictionaries(st.text(min_size=1, max_size=8), PARAM_VALUES, max_size=3)),
+                       draw(st.dictionaries(EXTRA_KEYS, SENDABLE, max_size=3)),
                        draw(st.lists(st.sampled_from(["tools", "vision", "json_schema"]), unique=True)))
 
     names = draw(st.lists(NAMES, min_size=1, max_size=3, unique=True))

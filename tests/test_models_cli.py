@@ -141,14 +141,19 @@ def test_validate_reports_deprecation_with_successor_and_missing_keys(tmp_path):
 
 def test_validate_errors_for_uninstalled_provider_and_missing_capability(tmp_path):
     write_lock(tmp_path, binding("a", ["nosuch:model", "mock:echo"])
-               + binding("b", ["openai:o3-deep-research", "openai:gpt-4o-mini"], 'requires = ["tools"]\n')
-               + binding("c", ["mock:echo", "mock:echo2"], 'requires = ["telepathy"]\n'))
+               + binding("b", ["openai:o3-deep-research", "openai:gpt-4o-mini"], 'requires = ["tools"]\n'))
     result = run("lock", "validate", env={"OPENAI_API_KEY": "sk-x"})
     assert result.exit_code == 1
     assert "provider 'nosuch' is not installed" in result.stderr
     assert "openai:o3-deep-research lacks tools" in result.stderr
-    assert "'telepathy', which is not a capability" in result.stderr
     assert "gpt-4o-mini lacks" not in result.stderr
+
+
+def test_an_unknown_capability_is_a_lockfile_error_with_its_line(tmp_path):
+    write_lock(tmp_path, binding("c", ["mock:echo", "mock:echo2"], 'requires = ["telepathy"]\n'))
+    result = run("lock", "validate")
+    assert result.exit_code == 1
+    assert "llmring.lock:" in result.stderr and "'telepathy', which is not a capability" in result.stderr
 
 
 def test_bind_warns_about_deprecated_and_unknown_models_but_binds(tmp_path):

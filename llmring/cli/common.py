@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import click
@@ -33,3 +34,9 @@ def fallbacks(models: list) -> str:
         return models[0]
     return f"{models[0]} (+ {extra} fallback{'s' if extra > 1 else ''})"
 
+
+
+def style(text: str, **styles: Any) -> str:
+    """click.style, unless NO_COLOR is set (https://no-color.org): every styled word goes
+    through here, so that one switch turns all colour and bold off."""
+    return text if os.environ.get("NO_COLOR") else click.style(text, **styles)

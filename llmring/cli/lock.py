@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 import click
 
-from .common import json_option
+from .common import json_option, style
 
 
 @click.group()
@@ -157,7 +157,7 @@ class _ConsoleUI:
 
     def text(self, delta: str) -> None:
         if self._at_line_start:
-            click.echo(click.style("Advisor: ", bold=True), nl=False)
+            click.echo(style("Advisor: ", bold=True), nl=False)
             self._at_line_start = False
         click.echo(delta, nl=False)
         self._ends_with_newline = delta.endswith("\n")
@@ -168,7 +168,7 @@ class _ConsoleUI:
         self._at_line_start = True
 
     def notice(self, line: str) -> None:
-        click.echo(click.style(f"  · {line}", dim=True), err=True)
+        click.echo(style(f"  · {line}", dim=True), err=True)
 
     def confirm(self, plan: Any) -> bool:
         click.echo(plan.summary())
@@ -180,9 +180,9 @@ class _ConsoleUI:
 
 def _diff_line(line: str) -> str:
     if line.startswith(("+++", "---")):
-        return click.style(line, bold=True)
+        return style(line, bold=True)
     if line.startswith(("+", "-", "@@")):
-        return click.style(line, fg={"+": "green", "-": "red"}.get(line[0], "cyan"))
+        return style(line, fg={"+": "green", "-": "red"}.get(line[0], "cyan"))
     return line
 
 

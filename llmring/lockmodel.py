@@ -1,0 +1,253 @@
+"""The lockfile as data: Lockfile > Profile > Binding, and Endpoint for [providers.NAME].
+
+Nothing here reads or writes text (lockread / lockwrite do); `to_toml` and `from_toml` are
+conveniences that call them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, MutableSequence
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import attrs
+
+from .exceptions import LockfileError
+
+FORMAT_VERSION = "1.0"
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+@attrs.frozen
+class Binding:
+    """One alias and its models. A value: an edit replaces a binding (attrs.evolve, or
+    Profile.rebind) rather than changing it, since a profile indexes its bindings by alias."""
+
+    alias: str
+    models: list
+    description: Optional[str] = None
+    params: dict = attrs.field(factory=dict)
+    requires: list = attrs.field(factory=list)
+
+
+class Bindings(MutableSequence):
+    """A profile's bindings in file order, indexed by alias. Every change goes through this
+    class, so the index is never stale, and an alias can be bound only once."""
+
+    def __init__(self, items: Iterable[Binding] = ()) -> None:
+        self._items: list = list(items)
+        self._reindex()
+
+    def _reindex(self) -> None:
+        self._index = {b.alias: i for i, b in enumerate(self._items)}
+        if len(self._index) != len(self._items):
+            seen: set = set()
+            twice = next(b.alias for b in self._items if b.alias in seen or seen.add(b.alias))
+            raise ValueError(f"alias {twice!r} is bound twice; a profile binds each alias once")
+
+    def position(self, alias: str) -> Optional[int]:
+        return self._index.get(alias)
+
+    def get(self, alias: str) -> Optional[Binding]:
+        i = self._index.get(alias)
+        return None if i is None else self._items[i]
+
+    def __getitem__(self, i: Any) -> Any:
+        return self._items[i]
+
+    def __setitem__(self, i: Any, value: Any) -> None:
+        if isinstance(i, slice):
+            old = self._items[:]
+            self._items[i] = value
+            self._checked_reindex(old)
+            return
+        old_alias = self._items[i].alias
+        if value.alias != old_alias and value.alias in self._index:
+            raise ValueError(f"alias {value.alias!r} is already bound in this profile")
+        self._items[i] = value
+        del self._index[old_alias]
+        self._index[value.alias] = i if i >= 0 else len(self._items) + i
+
+    def __delitem__(self, i: Any) -> None:
+        del self._items[i]
+        self._reindex()
+
+    def insert(self, i: int, value: Binding) -> None:
+        if value.alias in self._index:
+            raise ValueError(f"alias {value.alias!r} is already bound in this profile")
+        at_end = i >= len(self._items)
+        self._items.insert(i, value)
+        if at_end:
+            self._index[value.alias] = len(self._items) - 1
+        else:
+            self._reindex()
+
+    # Whole-list operations, done at once: MutableSequence's step-by-step versions pass
+    # through states with an alias twice (reverse) or reindex at every step (clear).
+    def reverse(self) -> None:
+        self._items.reverse()
+        self._reindex()
+
+    def sort(self, *, key: Any = None, reverse: bool = False) -> None:
+        self._items.sort(key=key, reverse=reverse)
+        self._reindex()
+
+    def clear(self) -> None:
+        self._items.clear()
+        self._index.clear()
+
+    def _checked_reindex(self, old: list) -> None:
+        try:
+            self._reindex()
+        except ValueError:
+            self._items = old
+            self._reindex()
+            raise
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[Binding]:
+        return iter(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Bindings):
+            return self._items == other._items
+        return isinstance(other, list) and self._items == other
+
+    def __repr__(self) -> str:
+        return repr(self._items)
+
+
+def _bindings(value: Iterable[Binding]) -> Bindings:
+    return value if isinstance(value, Bindings) else Bindings(value)
+
+
+@attrs.define
+class Profile:
+    name: str
+    bindings: Bindings = attrs.field(factory=Bindings, converter=_bindings)
+    registry_versions: dict = attrs.field(factory=dict)
+
+    def get(self, alias: str) -> Optional[Binding]:
+        return self.bindings.get(alias)
+
+    def bind(self, binding: Binding) -> None:
+        """Replace the alias's binding in place (keeping its position) or append it."""
+        i = self.bindings.position(binding.alias)
+        if i is None:
+            self.bindings.append(binding)
+        else:
+            self.bindings[i] = binding
+
+    def rebind(self, alias: str, models: list, description: Optional[str] = None,
+               params: Optional[dict] = None, requires: Optional[list] = None) -> Binding:
+        """Bind `alias` to `models`; a description, params or requires not given are kept
+        from the alias's old binding."""
+        old = self.get(alias)
+        binding = Binding(alias, list(models),
+                          description if description is not None else (old.description if old else None),
+                          params if params is not None else (dict(old.params) if old else {}),
+                          requires if requires is not None else (list(old.requires) if old else []))
+        self.bind(binding)
+        return binding
+
+    def unbind(self, alias: str) -> bool:
+        i = self.bindings.position(alias)
+        if i is None:
+            return False
+        del self.bindings[i]
+        return True
+
+
+@attrs.define
+class Endpoint:
+    """`[providers.NAME]`: an OpenAI-compatible (or other registered type) endpoint."""
+
+    type: str
+    base_url: Optional[str] = None
+    api_key_env: Optional[str] = None
+    options: dict = attrs.field(factory=dict)  # further keys, passed to the provider
+
+
+@attrs.define
+class Lockfile:
+    version: str = FORMAT_VERSION
+    default_profile: str = "default"
+    profiles: dict = attrs.field(factory=dict)
+    providers: dict = attrs.field(factory=dict)
+    metadata: dict = attrs.field(factory=dict)
+    created_at: Optional[str] = None
+    updated_at: Optional[str] = None
+    path: Optional[Path] = attrs.field(default=None, eq=False)
+
+    @classmethod
+    def new(cls, path: Optional[Path] = None) -> Lockfile:
+        now = now_stamp()
+        return cls(profiles={"default": Profile("default")}, created_at=now, updated_at=now, path=path)
+
+    def profile(self, name: str, create: bool = False) -> Profile:
+        if name not in self.profiles:
+            if not create:
+                raise LockfileError(
+                    f"profile {name!r} is not in the lockfile; its profiles are "
+                    f"{', '.join(sorted(self.profiles)) or 'none'} (check --profile or LLMRING_PROFILE)",
+                    path=as_str(self.path))
+            self.profiles[name] = Profile(name)
+        return self.profiles[name]
+
+    def find(self, alias: str, profile: str) -> Optional[tuple]:
+        """(binding, profile name it came from): the profile first, then the default profile."""
+        for name in (profile, self.default_profile):
+            p = self.profiles.get(name)
+            b = p.get(alias) if p else None
+            if b is not None:
+                return b, name
+        return None
+
+    def to_toml(self) -> str:
+        from .lockwrite import dumps
+
+        return dumps(self)
+
+    def to_dict(self) -> dict:
+        """The lockfile as plain data (for --json output and tools), via cattrs."""
+        return converter().unstructure(self)
+
+    @classmethod
+    def from_toml(cls, text: str, path: Optional[PathLike] = None) -> Lockfile:
+        from .lockread import parse
+
+        return parse(text, path)
+
+    @classmethod
+    def from_dict(cls, data: dict, path: Optional[PathLike] = None) -> Lockfile:
+        """Validate plain data (as to_dict gives, or TOML parsed elsewhere) into a Lockfile."""
+        from .lockread import validate
+
+        return validate(data, path)
+
+
+def converter() -> Any:
+    """A cattrs converter for the lockfile model. Reading does not use it: the validator
+    reports problems by line and key, which structuring errors cannot."""
+    import cattrs
+    from cattrs.gen import make_dict_unstructure_fn, override
+
+    conv = cattrs.Converter()
+    conv.register_unstructure_hook(Lockfile, make_dict_unstructure_fn(
+        Lockfile, conv, path=override(omit=True), _cattrs_omit_if_default=False))
+    conv.register_unstructure_hook(Bindings, lambda bs: [conv.unstructure(b) for b in bs])
+    return conv
+
+
+def now_stamp() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def as_str(path: Optional[PathLike]) -> Optional[str]:
+    return os.fspath(path) if path is not None else None

@@ -1,0 +1,377 @@
+"""Reading a lockfile: TOML text to a validated Lockfile.
+
+Every value a user can get wrong is checked here, at read time, and each problem is a
+LockfileError naming the file, the line where it can be found, and the key, so that a bad
+value never surfaces later (say, after a paid call).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+from .exceptions import LockfileError
+from .lockmodel import FORMAT_VERSION, Binding, Bindings, Endpoint, Lockfile, PathLike, Profile, as_str
+from .refs import ALIAS_NAME, PLAIN_REF, alias_problem, ref_problem
+
+BOM = "\ufeff"
+
+_TOP = ("version", "default_profile", "profiles", "providers", "metadata", "created_at", "updated_at")
+_PROFILE = ("name", "bindings", "registry_versions")
+_BINDING = ("alias", "models", "description", "params", "requires")
+_BINDING_KEYS = frozenset(_BINDING)
+_ENDPOINT = ("type", "base_url", "api_key_env")
+_INF = float("inf")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def toml_loads(text: str) -> dict:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.9/3.10 only
+        import tomli as tomllib
+    return tomllib.loads(text)
+
+
+def read(path: PathLike) -> Lockfile:
+    """Read and validate a lockfile."""
+    return parse(read_text(Path(path)), path)
+
+
+def read_text(p: Path) -> str:
+    """The file's text as written (a byte-order mark and CRLF line ends included)."""
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise LockfileError("no lockfile here; create one with `llmring lock init`", path=str(p)) from None
+    except IsADirectoryError:
+        raise LockfileError("is a directory, not a lockfile", path=str(p)) from None
+    except OSError as e:
+        raise LockfileError(f"cannot be read ({e.strerror}); check its permissions", path=str(p)) from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise LockfileError("is not UTF-8 text; a lockfile is TOML", path=str(p)) from None
+
+
+def parse(text: str, path: Optional[PathLike] = None) -> Lockfile:
+    """Parse and validate lockfile TOML text; every problem is a LockfileError."""
+    where = as_str(path)
+    if text.startswith(BOM):  # editors on Windows add one; TOML parsers refuse it
+        text = text[1:]
+    try:
+        data = toml_loads(text)
+    except Exception as e:  # tomllib.TOMLDecodeError, and ValueErrors from odd input
+        msg = str(e)
+        m = re.search(r"\(at line (\d+), column \d+\)", msg)
+        line = int(m.group(1)) if m else None
+        if line is None and "(at end of document)" in msg:  # e.g. an unclosed list
+            line = max(len(text.splitlines()), 1)
+        msg = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", msg) or "invalid TOML"
+        raise LockfileError(f"is not valid TOML: {msg}; fix the syntax there", path=where, line=line) from None
+    return _Validator(text, where).lockfile(data)
+
+
+def validate(data: dict, path: Optional[PathLike] = None) -> Lockfile:
+    """Validate plain data (TOML parsed elsewhere) into a Lockfile; no line numbers."""
+    return _Validator("", as_str(path)).lockfile(data)
+
+
+class _Validator:
+    def __init__(self, text: str, path: Optional[str]) -> None:
+        self.text = text
+        self.path = path
+        self._lines: Optional[list] = None
+
+    @property
+    def lines(self) -> list:
+        if self._lines is None:  # only an error needs them
+            self._lines = self.text.splitlines()
+        return self._lines
+
+    def fail(self, message: str, key: str, *hints: Any) -> LockfileError:
+        return LockfileError(message, path=self.path, line=self.line_of(*hints), key=key)
+
+    def line_of(self, *hints: Any) -> Optional[int]:
+        """The line matching each hint in turn (a table header, then a key inside it). A hint
+        is a pattern, or (pattern, n) for its n-th match, e.g. the n-th [[...bindings]]."""
+        start = 0
+        found = None
+        for hint in hints:
+            pattern, count = hint if isinstance(hint, tuple) else (hint, 1)
+            rx = re.compile(pattern)
+            for i in range(start, len(self.lines)):
+                if rx.search(self.lines[i]):
+                    found, start = i + 1, i + 1
+                    count -= 1
+                    if not count:
+                        break
+            else:
+                return found
+        return found
+
+    def keys(self, table: dict, allowed: tuple, where: str, *hints: Any) -> None:
+        for key in table:
+            if key not in allowed:
+                import difflib
+
+                close = difflib.get_close_matches(key, allowed, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else f"; allowed keys: {', '.join(allowed)}"
+                raise self.fail(f"unknown key {key!r} in {where}{hint}", key, *hints,
+                                rf"^\s*{re.escape(key)}\s*=|^\s*\[+[^\]]*\b{re.escape(key)}\b")
+
+    def typed(self, value: Any, kind: type, key: str, what: str, *hints: Any) -> Any:
+        if not isinstance(value, kind) or (kind is str and not value.strip()):
+            names = {str: "a non-empty string", dict: "a table", list: "a list", int: "a number"}
+            raise self.fail(f"{key} must be {names.get(kind, kind.__name__)}, not {_show(value)}{what}",
+                            key, *hints)
+        return value
+
+    def lockfile(self, data: dict) -> Lockfile:
+        self.keys(data, _TOP, "the lockfile")
+        version = str(data.get("version", FORMAT_VERSION))
+        if version.split(".")[0] != FORMAT_VERSION.split(".")[0]:
+            raise self.fail(f"version {version!r} is not supported (this llmring reads {FORMAT_VERSION}); "
+                            "upgrade llmring", "version", r"^\s*version\s*=")
+        profiles_raw = self.typed(data.get("profiles", {}), dict, "profiles", "", r"^\s*\[+\s*profiles")
+        profiles = {name: self.profile(name, raw) for name, raw in profiles_raw.items()}
+        default = self.typed(data.get("default_profile", "default"), str, "default_profile", "",
+                             r"^\s*default_profile\s*=")
+        # Only a default_profile the file names must exist: without one, profiles such as the
+        # seed's us-west / eu-central are chosen by --profile or LLMRING_PROFILE (and
+        # `lock validate` says so).
+        if "default_profile" in data and profiles and default not in profiles:
+            raise self.fail(f"default_profile {default!r} names no profile; the profiles are "
+                            f"{', '.join(sorted(profiles))}", "default_profile", r"^\s*default_profile\s*=")
+        providers = {n: self.endpoint(n, raw) for n, raw in
+                     self.typed(data.get("providers", {}), dict, "providers", "", r"^\s*\[providers").items()}
+        meta = self.typed(data.get("metadata", {}), dict, "metadata", "", r"^\s*\[metadata")
+        stamps = {k: _stamp(data.get(k)) for k in ("created_at", "updated_at")}
+        return Lockfile(version=version, default_profile=default, profiles=profiles, providers=providers,
+                        metadata=meta, path=Path(self.path) if self.path else None, **stamps)
+
+    def profile(self, name: str, raw: Any) -> Profile:
+        hdr = rf"^\s*\[+\s*profiles\.\"?{re.escape(name)}\"?[\].]"
+        where = f" in profile {name!r}"
+        raw = self.typed(raw, dict, f"profiles.{name}", "", hdr)
+        self.keys(raw, _PROFILE, f"profile {name!r}", hdr)
+        if "name" in raw and raw["name"] != name:
+            raise self.fail(f"profile [profiles.{name}] has name = {raw['name']!r}; make them the same",
+                            f"profiles.{name}.name", hdr, r"^\s*name\s*=")
+        bindings_raw = self.typed(raw.get("bindings", []), list, f"profiles.{name}.bindings", where, hdr,
+                                  _key_line("bindings"))
+        bindings = [self.binding(name, i, b) for i, b in enumerate(bindings_raw)]
+        try:
+            indexed = Bindings(bindings)
+        except ValueError:  # an alias bound twice: find it, to name its line
+            seen: set = set()
+            alias = next(b.alias for b in bindings if b.alias in seen or seen.add(b.alias))
+            raise self.fail(f"alias {alias!r} is bound twice in profile {name!r}; "
+                            "keep one binding and list its fallbacks in its models",
+                            f"profiles.{name}.bindings", hdr,
+                            *[rf"^\s*alias\s*=\s*[\"']{re.escape(alias)}[\"']"] * 2) from None
+        versions = self.typed(raw.get("registry_versions", {}), dict, f"profiles.{name}.registry_versions",
+                              where, hdr, _key_line("registry_versions"))
+        return Profile(name, indexed, versions)
+
+    def binding(self, profile: str, index: int, raw: Any) -> Binding:
+        """A binding: at once when it is plainly valid (the common case, kept fast for files of
+        thousands), else through the checks that say what is wrong and where."""
+        if type(raw) is dict and raw.keys() <= _BINDING_KEYS:
+            alias, models = raw.get("alias"), raw.get("models")
+            description, params, requires = raw.get("description"), raw.get("params"), raw.get("requires")
+            if (type(alias) is str and ALIAS_NAME.fullmatch(alias) and type(models) is list and models
+                    and _plain_refs(models) and len(set(models)) == len(models)
+                    and (description is None or (type(description) is str and description.strip()))
+                    and not params and not requires):
+                return Binding(alias, models, description, {} if params is None else params, [])
+        return self.checked_binding(profile, index, raw)
+
+    def checked_binding(self, profile: str, index: int, raw: Any) -> Binding:
+        key = f"profiles.{profile}.bindings[{index}]"
+        hdr = rf"^\s*\[\[\s*profiles\.\"?{re.escape(profile)}\"?\.bindings"
+        hints: list = [(hdr, index + 1)]
+        raw = self.typed(raw, dict, key, "", *hints)
+        alias = raw.get("alias")
+        if "alias" in raw:  # after the binding's header, the next alias line is its own
+            hints.append(_key_line("alias"))
+        self.keys(raw, _BINDING, f"binding {key}", *hints)
+        if "alias" not in raw:
+            raise self.fail(f"{key} has no alias; add alias = \"name\"", f"{key}.alias", *hints)
+        problem = alias_problem(alias)
+        if problem:
+            raise self.fail(problem, f"{key}.alias", *hints)
+        where = f" for alias {alias!r} in profile {profile!r}"
+        models = self.models(raw, key, where, hints)
+        description = raw.get("description")
+        if description is not None:
+            self.typed(description, str, "description", where, *hints, _key_line("description"))
+        params = self.typed(raw.get("params", {}), dict, "params", where, *hints, _key_line("params"))
+        for name, value in params.items():
+            problem = param_problem(name, value)
+            if problem:
+                raise self.fail(f"params.{name} {problem}{where}", f"{key}.params.{name}", *hints,
+                                _key_line("params"))
+        requires = self.typed(raw.get("requires", []), list, "requires", where, *hints, _key_line("requires"))
+        if requires:
+            self.capabilities(requires, key, where, hints)
+        return Binding(alias, models, description, params, requires)
+
+    def models(self, raw: dict, key: str, where: str, hints: list) -> list:
+        if "models" not in raw:
+            raise self.fail(f"{where.strip()[4:]} has no models; add models = [\"provider:model\"]",
+                            f"{key}.models", *hints)
+        models = self.typed(raw["models"], list, "models", where + ', e.g. models = ["openai:gpt-4o-mini"]',
+                            *hints, r"^\s*models\s*=")
+        if not models:
+            raise self.fail(f"models is empty{where}; list at least one provider:model",
+                            f"{key}.models", *hints, r"^\s*models\s*=")
+        for ref in models:
+            problem = ref_problem(ref)
+            if problem:
+                raise self.fail(f"{problem} ({where.strip()})", f"{key}.models", *hints,
+                                re.escape(str(ref)) if isinstance(ref, str) and ref else r"^\s*models\s*=")
+        models = [m.strip() for m in models]
+        if len(set(models)) != len(models):
+            dupes = sorted({m for m in models if models.count(m) > 1})
+            raise self.fail(f"models lists {', '.join(dupes)} twice{where}", f"{key}.models", *hints,
+                            _key_line("models"))
+        return models
+
+    def capabilities(self, requires: list, key: str, where: str, hints: list) -> None:
+        from .registry import CAPABILITIES
+
+        for cap in requires:
+            self.typed(cap, str, "each entry of requires", where, *hints, _key_line("requires"))
+            if cap not in CAPABILITIES:
+                raise self.fail(f"requires {cap!r}, which is not a capability{where}; use one of "
+                                f"{', '.join(CAPABILITIES)}", f"{key}.requires", *hints, _key_line("requires"))
+
+    def endpoint(self, name: str, raw: Any) -> Endpoint:
+        hdr = rf"^\s*\[providers\.\"?{re.escape(name)}\"?\]"
+        key = f"providers.{name}"
+        raw = self.typed(raw, dict, key, "", hdr)
+        if not re.fullmatch(r"[a-z][a-z0-9_-]*", name):
+            raise self.fail(f"provider name {name!r} must be lower-case letters, digits, '-' or '_'", key, hdr)
+        if "type" not in raw:
+            raise self.fail(f"[{key}] needs type = \"openai\" (the API it speaks)", f"{key}.type", hdr)
+        fields = {k: self.typed(raw[k], str, f"{key}.{k}", "", hdr, _key_line(k)) for k in _ENDPOINT if k in raw}
+        env = fields.get("api_key_env")
+        if env is not None and not _ENV_NAME.fullmatch(env):
+            raise self.fail(f"{key}.api_key_env must name an environment variable (letters, digits, '_'), "
+                            f"not {env!r}", f"{key}.api_key_env", hdr, _key_line("api_key_env"))
+        allow_http = raw.get("allow_http", False)
+        if not isinstance(allow_http, bool):
+            raise self.fail(f"{key}.allow_http must be true or false, not {_show(allow_http)}",
+                            f"{key}.allow_http", hdr, _key_line("allow_http"))
+        base = fields.get("base_url")
+        if base is not None:
+            from .trust import base_url_problem
+
+            problem = base_url_problem(base, allow_http, env)
+            if problem:
+                raise self.fail(f"{key}.base_url {problem}", f"{key}.base_url", hdr, _key_line("base_url"))
+        if "prices" in raw:
+            self.prices(raw["prices"], key, hdr)
+        options = {k: v for k, v in raw.items() if k not in _ENDPOINT}
+        return Endpoint(options=options, **fields)
+
+    def prices(self, prices: Any, key: str, hdr: str) -> None:
+        """prices = { "model" = { input = 0.5, output = 2.0 } }: USD per million tokens."""
+        hints = (hdr, r"^\s*prices\b|^\s*\[[^\]]*\.prices\b")
+        example = 'e.g. prices = { "my-model" = { input = 0.5, output = 2.0 } }'
+        self.typed(prices, dict, f"{key}.prices", f"; {example}", *hints)
+        for model, entry in prices.items():
+            where = f"{key}.prices.{model}"
+            self.typed(entry, dict, where, f"; {example}", *hints)
+            self.keys(entry, ("input", "output"), where, *hints)
+            for side, price in entry.items():
+                if isinstance(price, bool) or not isinstance(price, (int, float)) or not 0 <= price < _INF:
+                    raise self.fail(f"{where}.{side} must be a price in USD per million tokens (a number, "
+                                    f"0 or more), not {_show(price)}", f"{where}.{side}", *hints)
+
+
+# What a binding's params may hold, by LLMRequest field; any other key is passed to the
+# provider as an extra parameter. A check returns why a value is wrong, or "".
+def _number(low: float, low_ok: bool) -> Any:
+    def check(v: Any) -> str:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not -_INF < v < _INF \
+                or v < low or (v == low and not low_ok):
+            return f"must be a number {'of at least' if low_ok else 'more than'} {low:g}"
+        return ""
+    return check
+
+
+def _kind(types: tuple, name: str) -> Any:
+    return lambda v: "" if isinstance(v, types) and not isinstance(v, bool) else f"must be {name}"
+
+
+_PARAMS: dict = {
+    "temperature": _number(0, True),
+    "timeout": _number(0, False),
+    "max_tokens": lambda v: "" if type(v) is int and v > 0 else "must be a whole number more than 0",
+    "stop": lambda v: "" if isinstance(v, str) or (isinstance(v, list) and all(isinstance(s, str) for s in v))
+    else "must be a string or a list of strings",
+    "tools": lambda v: "" if isinstance(v, list) and all(isinstance(t, dict) for t in v)
+    else "must be a list of tables",
+    "tool_choice": _kind((str, dict), "a string or a table"),
+    "response_format": _kind((dict,), 'a table, e.g. { type = "json_object" }'),
+    "extra_params": _kind((dict,), "a table"),
+}
+
+
+def param_problem(name: str, value: Any) -> str:
+    """Why `value` cannot be a binding's params.NAME, or ""."""
+    if name in ("model", "messages"):
+        return "cannot be set in a binding (the alias and the call give it)"
+    check = _PARAMS.get(name)
+    problem = check(value) if check else ""
+    if problem:
+        return f"{problem}, not {_show(value)}"
+    bad = _unsendable(value)
+    return f"holds {bad}, which cannot be sent to an API as JSON" if bad else ""
+
+
+def _unsendable(value: Any) -> str:
+    """The first value in `value` that JSON cannot carry (nan, inf, a TOML date), or ""."""
+    if isinstance(value, float) and not -_INF < value < _INF:  # nan and inf
+        return repr(value)
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        return next((bad for bad in map(_unsendable, value) if bad), "")
+    if not isinstance(value, (str, int, float)):
+        return f"a {type(value).__name__}"
+    return ""
+
+
+_PLAIN_REFS = re.compile(rf"{PLAIN_REF.pattern}(?:\n{PLAIN_REF.pattern})*")
+
+
+def _plain_refs(models: list) -> bool:
+    """Every entry a plain provider:model string (one regex over them all: it is the hot path)."""
+    try:
+        return _PLAIN_REFS.fullmatch("\n".join(models)) is not None
+    except TypeError:  # not all strings
+        return False
+
+
+def _key_line(key: str) -> str:
+    """A hint for line_of: `key = ...`, or a `[...key]` table header."""
+    return rf"^\s*{re.escape(key)}\s*=|^\s*\[+[^\]]*\.{re.escape(key)}\s*\]"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value) if value.strip() else "an empty string"
+    return f"{type(value).__name__} {value!r}"[:60]
+
+
+def _stamp(value: Any) -> Optional[str]:
+    if value is None:
+        return None
+    if hasattr(value, "isoformat"):  # TOML dates and times written by other tools
+        return value.isoformat()
+    return str(value)
