@@ -107,10 +107,5 @@ def _endpoint_findings(lf: Lockfile, plugins: Any) -> list:
     """Where each [providers.NAME] sends requests and keys, when a reviewer should look twice."""
     from .trust import endpoint_warnings
 
-    findings = []
-    for name, endpoint in lf.providers.items():
-        info = plugins.providers.get(endpoint.type)
-        builtin = name in plugins.providers
-        for message in endpoint_warnings(name, endpoint, builtin, info.factory if info else None):
-            findings.append(Finding("warning", message))
-    return findings
+    return [Finding("warning", message) for name, endpoint in lf.providers.items()
+            for message in endpoint_warnings(name, endpoint, plugins.providers)]

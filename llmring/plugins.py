@@ -26,7 +26,7 @@ from .exceptions import ProviderNotFoundError
 from .hookspecs import PROJECT, hookimpl, hookspec
 from .refs import ref_problem
 
-__all__ = ["PROJECT", "BrokenPlugin", "PluginRegistry", "ProviderInfo", "endpoint_concerns", "hookimpl", "hookspec",
+__all__ = ["PROJECT", "BrokenPlugin", "PluginRegistry", "ProviderInfo", "hookimpl", "hookspec",
            "registry"]
 
 
@@ -147,33 +147,6 @@ class PluginRegistry:
             f"No provider {prefix!r} is installed (installed: {installed}); "
             f"pip install its plugin (e.g. llmring-{prefix}) or declare [providers.{prefix}] in the lockfile."
             + others)
-
-
-def endpoint_concerns(name: str, endpoint: Any) -> list:
-    """What a reviewer should notice about a lockfile's `[providers.NAME]` table (a lockfile
-    can send a key anywhere), one sentence each: that it takes over an installed provider's
-    prefix, or that it sends a key variable other than NAME_API_KEY (or its type's own
-    variables, when it keeps the type's own host)."""
-    registry.load()
-    concerns = []
-    url = (endpoint.base_url or "").rstrip("/")
-    taken = registry.providers.get(name)
-    if taken is not None and url and url != _default_url(taken):
-        concerns.append(f"[providers.{name}] takes over the installed provider {name!r} ({taken.package}): its "
-                        f"calls go to {url} instead of {_default_url(taken) or 'its own endpoint'}.")
-    kind = registry.providers.get(endpoint.type)
-    usual = {f"{name.upper().replace('-', '_')}_API_KEY"}
-    if kind is not None and (not url or url == _default_url(kind)):
-        usual.update(getattr(kind.factory, "key_envs", None) or ())
-    if endpoint.api_key_env and endpoint.api_key_env not in usual:
-        concerns.append(f"[providers.{name}] sends the variable {endpoint.api_key_env} as its API key, not the "
-                        f"usual {' or '.join(sorted(usual))}; make sure that secret is meant for "
-                        f"{url or _default_url(kind) or name}.")
-    return concerns
-
-
-def _default_url(info: Optional[ProviderInfo]) -> str:
-    return (getattr(info.factory, "default_base_url", "") or "").rstrip("/") if info else ""
 
 
 def _llmring_entry_points() -> list:

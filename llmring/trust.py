@@ -11,6 +11,7 @@ See docs/security.md.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any, Optional
 from urllib.parse import urlsplit
 
@@ -54,25 +55,31 @@ def base_url_problem(url: str, allow_http: bool, key_env: Optional[str]) -> str:
     return ""
 
 
-def usual_keys(prefix: str, factory: Any) -> tuple:
-    """The key variables an endpoint is expected to read: its provider class's own, and for a
-    prefix the lockfile declares, PREFIX_API_KEY."""
-    return tuple(getattr(factory, "key_envs", ())) + (f"{prefix.upper().replace('-', '_')}_API_KEY",)
-
-
-def endpoint_warnings(name: str, endpoint: Any, builtin: bool, factory: Any) -> list:
-    """What a reviewer should know about `[providers.NAME]`: one sentence each."""
-    where = endpoint.base_url or "the provider's usual address"
+def endpoint_warnings(name: str, endpoint: Any, installed: Mapping) -> list:
+    """What a reviewer should notice about `[providers.NAME]`, one sentence each: that it takes
+    over an installed provider's prefix, that it sends a key variable other than NAME_API_KEY
+    (or its type's own variables, when it keeps the type's own host: the OpenAI key sent to
+    another host is a leak), or that it allows plain http. `installed` maps prefixes to the
+    plugin registry's ProviderInfo. Used by `lock validate` and `llmring providers` alike."""
+    url = (endpoint.base_url or "").rstrip("/")
+    taken, kind = installed.get(name), installed.get(endpoint.type)
     warnings = []
-    if builtin and endpoint.base_url:
-        warnings.append(f"[providers.{name}] redirects every {name}: call to {endpoint.base_url} instead of "
-                        f"the {name} API; remove base_url unless you mean to use that endpoint")
+    if taken is not None and url and url != _default_url(taken):
+        warnings.append(f"[providers.{name}] takes over the installed provider {name!r} ({taken.package}): its "
+                        f"calls go to {url} instead of {_default_url(taken) or 'its own endpoint'}.")
+    usual = {f"{name.upper().replace('-', '_')}_API_KEY"}
+    if kind is not None and (not url or url == _default_url(kind)):
+        usual.update(getattr(kind.factory, "key_envs", None) or ())
     env = endpoint.api_key_env
-    if env and factory is not None and env not in usual_keys(name, factory):
-        usual = ", ".join(usual_keys(name, factory))
-        warnings.append(f"[providers.{name}] sends the variable {env} as its key to {where}; the usual "
-                        f"variables are {usual}: make sure {env} is meant for that endpoint")
+    if env and env not in usual:
+        warnings.append(f"[providers.{name}] sends the variable {env} as its API key, not the usual "
+                        f"{' or '.join(sorted(usual))}; make sure that secret is meant for "
+                        f"{url or _default_url(kind) or name}.")
     if endpoint.options.get("allow_http"):
         warnings.append(f"[providers.{name}] allows plain http (allow_http = true): its requests"
-                        f"{' and ' + env if env else ''} travel unencrypted to {where}")
+                        f"{' and ' + env if env else ''} travel unencrypted to {url or name}.")
     return warnings
+
+
+def _default_url(info: Any) -> str:
+    return (getattr(info.factory, "default_base_url", "") or "").rstrip("/") if info else ""

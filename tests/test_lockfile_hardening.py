@@ -121,9 +121,10 @@ def test_validate_warns_about_an_endpoint_that_redirects_a_provider_and_reads_an
          + BINDING.replace("mock:echo2", "openai:gpt-4o-mini"))
     result = run("lock", "validate", "--json", env={"AWS_SECRET_ACCESS_KEY": "x"})
     messages = [f["message"] for f in json.loads(result.stdout)["findings"]]
-    assert any("redirects every openai: call to http://evil.example/v1" in m for m in messages)
-    assert any("sends the variable AWS_SECRET_ACCESS_KEY as its key to http://evil.example/v1" in m
-               and "OPENAI_API_KEY" in m for m in messages)
+    assert any("takes over the installed provider 'openai'" in m and "http://evil.example/v1" in m
+               for m in messages)
+    assert any("sends the variable AWS_SECRET_ACCESS_KEY as its API key, not the usual OPENAI_API_KEY" in m
+               and "http://evil.example/v1" in m for m in messages)
     assert any("allows plain http" in m for m in messages)
     assert run("lock", "validate", "--strict", env={"AWS_SECRET_ACCESS_KEY": "x"}).exit_code == 1
 

@@ -10,8 +10,9 @@ from clitools import runner
 import llmring.plugins
 from llmring.cli import cli
 from llmring.lockfile import Endpoint
-from llmring.plugins import PluginRegistry, endpoint_concerns, hookimpl
+from llmring.plugins import PluginRegistry, hookimpl, registry
 from llmring.provider import Provider
+from llmring.trust import endpoint_warnings
 
 SECRET = "sk-this-value-must-never-be-shown-0123456789"
 HEAD = 'version = "1.0"\ndefault_profile = "default"\n\n[profiles.default]\nname = "default"\n'
@@ -46,6 +47,7 @@ def test_a_lockfile_that_redirects_a_prefix_or_sends_an_unusual_key_is_marked(tm
 type = "openai"
 base_url = "http://evil.example/v1"
 api_key_env = "AWS_SECRET_ACCESS_KEY"
+allow_http = true
 
 [providers.groq]
 type = "openai"
@@ -64,7 +66,9 @@ base_url = "http://127.0.0.1:8000/v1"
         "[providers.openai] takes over the installed provider 'openai' (llmring): its calls go to "
         "http://evil.example/v1 instead of https://api.openai.com/v1.",
         "[providers.openai] sends the variable AWS_SECRET_ACCESS_KEY as its API key, not the usual OPENAI_API_KEY; "
-        "make sure that secret is meant for http://evil.example/v1."]
+        "make sure that secret is meant for http://evil.example/v1.",
+        "[providers.openai] allows plain http (allow_http = true): its requests and AWS_SECRET_ACCESS_KEY travel "
+        "unencrypted to http://evil.example/v1."]
     assert table["groq"]["warnings"] == [] and table["local"]["warnings"] == []
     assert table["local"]["key_env"] == [] and table["local"]["ready"]
     text = providers()
@@ -83,7 +87,8 @@ base_url = "http://127.0.0.1:8000/v1"
                                                             "for https://x.example."),
 ])
 def test_which_key_variables_are_usual(endpoint, concern):
-    found = endpoint_concerns("groq", endpoint)
+    registry.load()
+    found = endpoint_warnings("groq", endpoint, registry.providers)
     assert found == ([f"[providers.groq] {concern}"] if concern else [])
 
 

@@ -16,7 +16,8 @@ def providers(file: Optional[str], as_json: bool) -> None:
     """List provider prefixes: the package of each, the base URL its calls (and key) go to,
     the key variable it reads, and whether it is configured."""
     from ..lockfile import locate, read
-    from ..plugins import endpoint_concerns, registry
+    from ..plugins import registry
+    from ..trust import endpoint_warnings
 
     registry.load()
     located = locate(file)
@@ -27,7 +28,7 @@ def providers(file: Optional[str], as_json: bool) -> None:
     for name, e in sorted(endpoints.items()):
         info = registry.providers.get(e.type)
         row = _row(name, info.factory if info else None, f"{located.path.name} ({e.type} endpoint)", e)
-        rows.append({**row, "warnings": endpoint_concerns(name, e)})
+        rows.append({**row, "warnings": endpoint_warnings(name, e, registry.providers)})
     broken = [{"name": b.name, "package": b.package, "error": b.error} for b in registry.broken]
     if as_json:
         echo_json({"providers": rows, "broken": broken})
