@@ -32,6 +32,51 @@ class State:
         raise NotImplementedError
 
 
+    # -- client-side limits and shared cool-downs ([limits.*] in the lockfile) ------------------
+    def admit(self, key: str, limit: Limit, tokens: int, lease: float) -> tuple:
+        """Take room for one call under `key`'s `limit` (requests and estimated `tokens` per
+        minute over a sliding 60 s window, calls in flight): `(0.0, ticket)` when admitted, or
+        `(seconds, None)`: how long until room may be free, nothing taken. A ticket is handed
+        back with `release`; a concurrency slot not released within `lease` seconds (a worker
+        that died mid-call) frees itself. Must be atomic: two workers never both take the
+        last room."""
+        raise NotImplementedError
+
+    def release(self, key: str, ticket: str, tokens_used: Optional[int]) -> None:
+        """The call admitted with `ticket` is over: free its concurrency slot and, when the
+        provider reported usage, count `tokens_used` instead of the estimate."""
+        raise NotImplementedError
+
+    def cool(self, key: str, seconds: float) -> None:
+        """A provider said "not before `seconds`" (429 with Retry-After): every worker sharing
+        this state holds calls to `key` until then."""
+        raise NotImplementedError
+
+    def cooling(self, key: str) -> float:
+        """Seconds of cool-down `key` has left; 0 when none."""
+        raise NotImplementedError
+
+
+class Limit:
+    """A `[limits.KEY]` table: requests per minute, tokens per minute, calls in flight (None:
+    no limit of that kind)."""
+
+    __slots__ = ("rpm", "tpm", "concurrency")
+
+    def __init__(self, rpm: Optional[int] = None, tpm: Optional[int] = None, concurrency: Optional[int] = None) -> None:
+        self.rpm, self.tpm, self.concurrency = rpm, tpm, concurrency
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Limit) and (self.rpm, self.tpm, self.concurrency) == (
+            other.rpm, other.tpm, other.concurrency)
+
+    def __reduce__(self) -> tuple:
+        return Limit, (self.rpm, self.tpm, self.concurrency)
+
+    def __repr__(self) -> str:
+        return f"Limit(rpm={self.rpm!r}, tpm={self.tpm!r}, concurrency={self.concurrency!r})"
+
+
 class MemoryState(State):
     """The default: state of this process only, thread-safe. `clock` is injectable for tests."""
 
