@@ -19,21 +19,9 @@ import threading
 import time
 from typing import Any, Callable, Optional
 
-import attrs
+from httpfake import Recorded as Request  # the same record of a request as the friendly server's
 
 CASE_SECONDS = 60.0  # no case sends for longer than this, whatever the client does
-
-
-@attrs.define
-class Request:
-    method: str
-    path: str
-    query: str
-    headers: dict
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
 
 
 Case = Callable[[socket.socket, Request], None]
