@@ -127,3 +127,78 @@ def test_two_threads_never_both_take_the_last_room():
     for t in threads:
         t.join()
     assert len(taken) == 50
+
+
+# -- the lockfile's [limits.*] tables ------------------------------------------------------------
+LIMITED = '''\
+version = "1.0"
+default_profile = "default"
+
+# what our OpenAI org is allowed
+[limits.openai]   # all openai: models together
+rpm = 500
+tpm = 200000
+concurrency = 32
+
+[limits."openai:gpt-4o-mini"]
+rpm = 100  # its own, tighter
+
+[profiles.default]
+name = "default"
+
+[[profiles.default.bindings]]
+alias = "summarizer"
+models = ["openai:gpt-4o-mini", "anthropic:claude-3-5-haiku-latest"]
+'''
+
+
+def test_limits_are_read_per_provider_and_per_model():
+    from llmring.lockfile import parse
+
+    lf = parse(LIMITED)
+    assert lf.limits == {"openai": Limit(500, 200000, 32), "openai:gpt-4o-mini": Limit(rpm=100)}
+    assert parse(lf.to_toml()).limits == lf.limits
+    assert lf.to_dict()["limits"] == {"openai": {"rpm": 500, "tpm": 200000, "concurrency": 32},
+                                      "openai:gpt-4o-mini": {"rpm": 100}}
+
+
+@pytest.mark.parametrize("table, body, line, words", [
+    ("openai", "rpm = 0", 2, "limits.openai.rpm must be a whole number more than 0"),
+    ("openai", "tpm = 1.5", 2, "tpm must be a whole number"),
+    ("openai", 'concurrency = "4"', 2, "concurrency must be a whole number"),
+    ("openai", "rpm = true", 2, "rpm must be a whole number"),
+    ("openai", "rqm = 5", 2, "did you mean 'rpm'"),
+    ('"Open AI"', "rpm = 5", 1, "must name a provider"),
+    ('"openai:"', "rpm = 5", 1, "must name a provider"),
+])
+def test_a_bad_limit_is_an_error_with_its_line(table, body, line, words):
+    from llmring.exceptions import LockfileError
+    from llmring.lockfile import parse
+
+    text = f'version = "1.0"\n\n[limits.{table}]\n{body}\n'
+    with pytest.raises(LockfileError) as e:
+        parse(text, "x.lock")
+    assert words in str(e.value)
+    assert e.value.line == line + 2
+
+
+def test_editing_the_lockfile_keeps_the_limits_and_their_comments(tmp_path):
+    from llmring import Ring
+
+    path = tmp_path / "llmring.lock"
+    path.write_text(LIMITED)
+    Ring(path).bind_alias("fast", "openai:gpt-4o")
+    text = path.read_text()
+    for line in ("# what our OpenAI org is allowed", "[limits.openai]   # all openai: models together",
+                 "rpm = 100  # its own, tighter", '[limits."openai:gpt-4o-mini"]'):
+        assert line in text
+    assert Ring(path).lockfile.limits["openai"] == Limit(500, 200000, 32)
+
+
+def test_limits_written_inline_survive_an_edit_in_the_normal_form(tmp_path):
+    from llmring import Ring
+
+    path = tmp_path / "llmring.lock"
+    path.write_text('version = "1.0"\nlimits = { openai = { rpm = 5 } }\n\n[profiles.default]\nname = "default"\n')
+    Ring(path).bind_alias("fast", "openai:gpt-4o")
+    assert Ring(path).lockfile.limits == {"openai": Limit(rpm=5)}
