@@ -6,6 +6,7 @@ import threading
 
 import pytest
 
+from llmring import Ring
 from llmring.state import Limit, MemoryState
 
 
@@ -183,8 +184,6 @@ def test_a_bad_limit_is_an_error_with_its_line(table, body, line, words):
 
 
 def test_editing_the_lockfile_keeps_the_limits_and_their_comments(tmp_path):
-    from llmring import Ring
-
     path = tmp_path / "llmring.lock"
     path.write_text(LIMITED)
     Ring(path).bind_alias("fast", "openai:gpt-4o")
@@ -196,9 +195,232 @@ def test_editing_the_lockfile_keeps_the_limits_and_their_comments(tmp_path):
 
 
 def test_limits_written_inline_survive_an_edit_in_the_normal_form(tmp_path):
-    from llmring import Ring
-
     path = tmp_path / "llmring.lock"
     path.write_text('version = "1.0"\nlimits = { openai = { rpm = 5 } }\n\n[profiles.default]\nname = "default"\n')
     Ring(path).bind_alias("fast", "openai:gpt-4o")
     assert Ring(path).lockfile.limits == {"openai": Limit(rpm=5)}
+
+
+# -- the walk, on a fake clock -----------------------------------------------------------------
+class Answer:
+    def __init__(self, text, total):
+        self.text = text
+        self.usage = type("U", (), {"total_tokens": total})()
+
+
+class Scripted:
+    """A provider whose tries fail as scripted (a kind, an exception, or an error object) and
+    otherwise answer with `usage` tokens; records the models it was asked."""
+
+    def __init__(self, failures=(), usage=None):
+        self.failures, self.usage, self.calls = list(failures), usage, []
+
+    def error(self, kind, message):
+        from llmring.exceptions import error_for_kind
+
+        return error_for_kind(kind, message, provider="fake")
+
+    def call(self, model, timeout):
+        self.calls.append(model)
+        if self.failures:
+            failure = self.failures.pop(0)
+            raise failure if isinstance(failure, BaseException) else self.error(failure, "scripted")
+        return Answer(f"answer from {model}", self.usage)
+
+
+def walker(clock, limits, state=None):
+    from llmring.failover import CircuitBreaker, RetryPolicy
+    from llmring.walker import Walker
+
+    state = state or MemoryState(clock)
+    return Walker(lambda prefix: Scripted(), lambda ref: (None, None), retry=RetryPolicy(),
+                  breaker=CircuitBreaker(state=state), connect_timeout=10.0, read_timeout=120.0,
+                  clock=clock, sleep=clock.sleep, limits=lambda: limits)
+
+
+def walk(w, provider, models, timeout=None, tokens=10):
+    return w.walk("alias", models, [], timeout, lambda p, model, t: provider.call(model, t), tokens)
+
+
+def test_without_a_deadline_a_call_waits_for_room():
+    clock = Clock()
+    w, p = walker(clock, {"a": Limit(rpm=1)}), Scripted()
+    walk(w, p, ["a:x", "b:y"])
+    done = walk(w, p, ["a:x", "b:y"])
+    assert done.ref == "a:x" and sum(clock.slept) == pytest.approx(60)
+    assert p.calls == ["x", "x"]
+
+
+def test_a_wait_longer_than_the_tries_share_of_the_deadline_skips_as_rate_limit():
+    clock = Clock()
+    w, p = walker(clock, {"a:x": Limit(rpm=1)}), Scripted()
+    walk(w, p, ["a:x", "b:y"], timeout=30)
+    done = walk(w, p, ["a:x", "b:y"], timeout=30)
+    assert done.ref == "b:y" and clock.slept == [] and p.calls == ["x", "y"]  # no network call to a:x
+    skip = done.attempts[0]
+    assert (skip.model, skip.kind, skip.skipped) == ("a:x", "rate_limit", True)
+    assert '[limits."a:x"]' in skip.message and "rpm = 1" in skip.message
+
+
+def test_the_last_model_waits_within_the_whole_deadline_else_the_walk_fails_as_rate_limit():
+    from llmring.exceptions import AllModelsFailedError
+
+    clock = Clock()
+    w, p = walker(clock, {"a": Limit(rpm=1)}), Scripted()
+    walk(w, p, ["a:x"])
+    clock.now += 30
+    assert walk(w, p, ["a:x"], timeout=40).ref == "a:x"  # room in 30 s, within the 40 s deadline
+    with pytest.raises(AllModelsFailedError) as e:
+        walk(w, p, ["a:x"], timeout=40)  # room in 60 s
+    assert e.value.kind == "rate_limit" and p.calls == ["x", "x"]
+
+
+def test_both_keys_must_admit_and_a_refusal_gives_the_other_keys_room_back():
+    clock = Clock()
+    w, p = walker(clock, {"a": Limit(rpm=2), "a:x": Limit(rpm=1)}), Scripted()
+    walk(w, p, ["a:x", "a:y"], timeout=10)
+    done = walk(w, p, ["a:x", "a:y"], timeout=10)  # a:x refuses; a has room for one more
+    assert done.ref == "a:y" and done.attempts[0].kind == "rate_limit"
+    done = walk(w, p, ["a:y", "b:z"], timeout=10)  # now a (the provider) is full
+    assert done.ref == "b:z" and "[limits.a]" in done.attempts[0].message
+
+
+def test_usage_corrects_the_token_estimate():
+    clock = Clock()
+    w = walker(clock, {"a": Limit(tpm=1000)})
+    walk(w, Scripted(usage=10), ["a:x"], tokens=600)
+    assert walk(w, Scripted(usage=10), ["a:x"], tokens=600, timeout=5).ref == "a:x"  # 10 + 600 fit
+
+
+@pytest.mark.parametrize("failure", ["server", ValueError("a provider bug")])
+def test_concurrency_slots_are_freed_when_a_try_fails(failure):
+    clock = Clock()
+    w = walker(clock, {"a": Limit(concurrency=1)})
+    walk(w, Scripted([failure]), ["a:x", "b:y"])
+    assert walk(w, Scripted(), ["a:x"], timeout=5).ref == "a:x"
+
+
+def test_a_slot_is_freed_when_the_call_is_interrupted():
+    clock = Clock()
+    w = walker(clock, {"a": Limit(concurrency=1)})
+    with pytest.raises(KeyboardInterrupt):
+        walk(w, Scripted([KeyboardInterrupt()]), ["a:x"])
+    assert walk(w, Scripted(), ["a:x"], timeout=5).ref == "a:x"
+
+
+def test_a_429_with_retry_after_cools_the_model_for_every_walk_sharing_the_state():
+    from llmring.exceptions import ProviderRateLimitError
+
+    clock = Clock()
+    state = MemoryState(clock)
+    first, second = walker(clock, {}, state), walker(clock, {}, state)  # two workers, one state
+    p = Scripted([ProviderRateLimitError("slow down", provider="fake", retry_after=30)])
+    assert walk(first, p, ["a:x", "b:y"]).ref == "b:y"
+    done = walk(second, p, ["a:x", "b:y"])
+    assert done.ref == "b:y" and p.calls == ["x", "y", "y"]  # a:x not called again while cooling
+    assert done.attempts[0].kind == "rate_limit" and "Retry-After" in done.attempts[0].message
+    done = walk(second, p, ["b:y", "a:x"][1:])  # the last model left waits the cool-down out
+    assert done.ref == "a:x" and clock.slept == [pytest.approx(30)]
+    assert state.cooling("a:y") == 0  # per model: a's other models are not held
+
+
+def test_a_model_without_limits_is_not_slowed():
+    clock = Clock()
+    w = walker(clock, {"other": Limit(rpm=1)})
+    for _ in range(5):
+        walk(w, Scripted(), ["a:x"], timeout=1)
+    assert clock.slept == []
+
+
+# -- a real Ring against a FakeServer --------------------------------------------------------------
+KEY = "sk-test-very-secret-key-123456"
+
+
+def openai_ok(text="hi"):
+    from httpfake import Reply
+
+    return Reply(json={"id": "c1", "object": "chat.completion", "model": "gpt-4o-mini",
+                       "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                                    "finish_reason": "stop"}],
+                       "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}})
+
+
+def limited_lockfile(tmp_path, models, limits):
+    refs = ", ".join(f'"{m}"' for m in models)
+    path = tmp_path / "llmring.lock"
+    path.write_text(f'version = "1.0"\n\n{limits}\n[profiles.default]\nname = "default"\n\n'
+                    f'[[profiles.default.bindings]]\nalias = "a"\nmodels = [{refs}]\n')
+    return path
+
+
+@pytest.fixture
+def openai_env(monkeypatch, server):
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url + "/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    return server
+
+
+def test_threads_never_have_more_calls_in_flight_at_the_server_than_the_limit(tmp_path, openai_env):
+    import time
+
+    flying, peak, lock = [0], [0], threading.Lock()
+
+    def counted(request):
+        with lock:
+            flying[0] += 1
+            peak[0] = max(peak[0], flying[0])
+        time.sleep(0.02)  # the server is busy: without the limit, calls would pile up here
+        with lock:
+            flying[0] -= 1
+        return openai_ok()
+
+    openai_env.add("POST", "/v1/chat/completions", counted)
+    path = limited_lockfile(tmp_path, ["openai:gpt-4o-mini"], "[limits.openai]\nconcurrency = 2\n")
+    errors = []
+    with Ring(path) as ring:
+        def work():
+            for _ in range(3):
+                try:
+                    ring.chat("a", "hi")
+                except Exception as e:  # noqa: BLE001 - reported below
+                    errors.append(e)
+
+        threads = [threading.Thread(target=work) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert errors == []
+    assert len(openai_env.requests) == 24
+    assert peak[0] <= 2
+
+
+def test_a_429_with_retry_after_cools_the_model_for_the_next_call(tmp_path, openai_env):
+    from httpfake import Reply
+
+    openai_env.add("POST", "/v1/chat/completions",
+                   Reply(status=429, headers={"retry-after": "30"},
+                         json={"error": {"message": "Rate limit reached", "type": "requests",
+                                         "param": None, "code": "rate_limit_exceeded"}}),
+                   openai_ok())
+    path = limited_lockfile(tmp_path, ["openai:gpt-4o-mini", "mock:echo"], "")
+    with Ring(path) as ring:
+        assert ring.chat("a", "hi").model == "mock:echo"
+        second = ring.chat("a", "hi")
+    assert second.model == "mock:echo" and len(openai_env.requests) == 1  # no second request while cooling
+    skip = second.attempts[0]
+    assert (skip.model, skip.kind, skip.skipped) == ("openai:gpt-4o-mini", "rate_limit", True)
+
+
+def test_a_stream_holds_its_slot_until_it_ends_or_is_closed(tmp_path):
+    path = limited_lockfile(tmp_path, ["mock:echo"], "[limits.mock]\nconcurrency = 1\n")
+    with Ring(path) as ring:
+        stream = ring.stream("a", "hello there, a few words")
+        next(stream)
+        with pytest.raises(Exception) as e:  # the slot is taken while the stream is open
+            ring.chat("a", "hi", timeout=0.3)
+        assert e.value.kind == "rate_limit"
+        stream.close()
+        assert ring.chat("a", "hi", timeout=5).content  # closed: the slot is free
+        assert "".join(c.delta for c in ring.stream("a", "to the end"))
+        assert ring.chat("a", "hi", timeout=5).content  # ended: free again
