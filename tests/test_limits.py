@@ -424,3 +424,84 @@ def test_a_stream_holds_its_slot_until_it_ends_or_is_closed(tmp_path):
         assert ring.chat("a", "hi", timeout=5).content  # closed: the slot is free
         assert "".join(c.delta for c in ring.stream("a", "to the end"))
         assert ring.chat("a", "hi", timeout=5).content  # ended: free again
+
+
+# -- lock validate and aliases --verbose ------------------------------------------------------------
+CHECKED = '''\
+version = "1.0"
+default_profile = "default"
+
+[limits.openai]
+rpm = 500
+tpm = 2000
+
+[limits."openai:gpt-4o-mini"]
+rpm = 1000
+tpm = 100
+
+[limits.antropic]
+rpm = 5
+
+[limits.mock]
+
+[profiles.default]
+name = "default"
+
+[[profiles.default.bindings]]
+alias = "summarizer"
+models = ["openai:gpt-4o-mini", "mock:echo"]
+params = { max_tokens = 4000 }
+'''
+
+
+def test_validate_warns_about_limits_that_cannot_do_what_they_say(tmp_path):
+    from llmring.checks import limit_findings
+    from llmring.lockfile import parse
+
+    messages = [str(f) for f in limit_findings(parse(CHECKED))]
+    assert "warning: [limits.antropic] limits a provider no alias uses; check its spelling (providers in use: " \
+           "mock, openai)" in messages
+    assert any('[limits."openai:gpt-4o-mini"] rpm = 1000 has no effect: [limits.openai] rpm = 500' in m
+               for m in messages)
+    assert not any("tpm = 100 has no effect" in m for m in messages)  # tighter than the provider's: useful
+    assert any("[limits.mock] sets no limit" in m for m in messages)
+    assert any("default/summarizer: [limits.openai] tpm = 2000 is less than one call (max_tokens = 4000)" in m
+               for m in messages)
+    assert any('[limits."openai:gpt-4o-mini"] tpm = 100 is less than one call' in m for m in messages)
+    assert len(messages) == 5
+
+
+def test_validate_is_quiet_about_limits_that_apply(tmp_path):
+    from llmring.checks import limit_findings
+    from llmring.lockfile import parse
+
+    assert limit_findings(parse(LIMITED)) == []
+
+
+def test_lock_validate_shows_limit_findings(tmp_path):
+    from clitools import runner
+
+    from llmring.cli import cli
+
+    path = tmp_path / "llmring.lock"
+    path.write_text(CHECKED)
+    result = runner().invoke(cli, ["lock", "validate", "--file", str(path)])
+    assert "[limits.antropic] limits a provider no alias uses" in result.stderr
+
+
+def test_aliases_verbose_shows_the_limits_each_alias_counts_against(tmp_path):
+    import json
+
+    from clitools import runner
+
+    from llmring.cli import cli
+
+    path = tmp_path / "llmring.lock"
+    path.write_text(LIMITED)
+    out = runner().invoke(cli, ["aliases", "--verbose", "--file", str(path)]).stdout
+    assert ('limits: [limits."openai:gpt-4o-mini"] rpm = 100; [limits.openai] rpm = 500, tpm = 200000, '
+            'concurrency = 32') in out
+    data = json.loads(runner().invoke(cli, ["aliases", "--json", "--file", str(path)]).stdout)
+    assert data["aliases"][0]["limits"] == {"openai:gpt-4o-mini": {"rpm": 100},
+                                            "openai": {"rpm": 500, "tpm": 200000, "concurrency": 32}}
+    assert "limits" not in runner().invoke(cli, ["aliases", "--file", str(path)]).stdout
