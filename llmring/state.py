@@ -6,7 +6,6 @@ replace the in-process default without touching the breaker or the walker."""
 
 from __future__ import annotations
 
-import itertools
 import threading
 import time
 from collections import deque
@@ -95,7 +94,7 @@ class MemoryState(State):
         self._until: dict = {}
         self._windows: dict = {}  # key -> _Window
         self._cool: dict = {}  # key -> clock time its cool-down ends
-        self._tickets = itertools.count(1)
+        self._tickets = 0  # the last ticket handed out
 
     def failure(self, ref: str) -> int:
         with self._lock:
@@ -126,8 +125,10 @@ class MemoryState(State):
             wait = w.wait(limit, tokens, now)
             if wait > 0:
                 return wait, None
-            ticket = str(next(self._tickets))
-            w.take(ticket, tokens, now, now + lease if limit.concurrency else None)
+            self._tickets += 1
+            ticket = str(self._tickets)
+            w.take(ticket, tokens if limit.rpm or limit.tpm else None, now,
+                   now + lease if limit.concurrency else None)
             return 0.0, ticket
 
     def release(self, key: str, ticket: str, tokens_used: Optional[int]) -> None:
@@ -185,11 +186,12 @@ class _Window:
             waits.append(min(POLL, min(self.flying.values()) - now))
         return max(waits)
 
-    def take(self, ticket: str, tokens: int, now: float, lease_end: Optional[float]) -> None:
-        entry = [now, tokens, ticket]
-        self.calls.append(entry)
-        self.by_ticket[ticket] = entry
-        self.tokens += tokens
+    def take(self, ticket: str, tokens: Optional[int], now: float, lease_end: Optional[float]) -> None:
+        if tokens is not None:  # None: no rpm or tpm, nothing to count over the minute
+            entry = [now, tokens, ticket]
+            self.calls.append(entry)
+            self.by_ticket[ticket] = entry
+            self.tokens += tokens
         if lease_end is not None:
             self.flying[ticket] = lease_end
 

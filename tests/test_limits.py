@@ -505,3 +505,19 @@ def test_aliases_verbose_shows_the_limits_each_alias_counts_against(tmp_path):
     assert data["aliases"][0]["limits"] == {"openai:gpt-4o-mini": {"rpm": 100},
                                             "openai": {"rpm": 500, "tpm": 200000, "concurrency": 32}}
     assert "limits" not in runner().invoke(cli, ["aliases", "--file", str(path)]).stdout
+
+
+def test_an_async_stream_left_early_frees_its_slot(tmp_path):
+    import asyncio
+
+    from llmring import AsyncRing
+
+    path = limited_lockfile(tmp_path, ["mock:echo"], "[limits.mock]\nconcurrency = 1\n")
+
+    async def main():
+        async with AsyncRing(path) as ring:
+            async for _ in ring.stream("a", "several words to stream one by one"):
+                break  # leave after the first chunk
+            return (await ring.chat("a", "hi", timeout=5)).content
+
+    assert asyncio.run(main())
