@@ -521,3 +521,22 @@ def test_an_async_stream_left_early_frees_its_slot(tmp_path):
             return (await ring.chat("a", "hi", timeout=5)).content
 
     assert asyncio.run(main())
+
+
+def test_changing_one_limit_rewrites_only_its_table(tmp_path):
+    from llmring.lockfile import edit
+
+    path = tmp_path / "llmring.lock"
+    path.write_text(LIMITED)
+
+    def change(lf):
+        lf.limits["openai:gpt-4o-mini"] = Limit(rpm=50)
+        lf.limits["anthropic"] = Limit(concurrency=4)
+
+    edit(path, change)
+    text = path.read_text()
+    assert "# what our OpenAI org is allowed\n[limits.openai]   # all openai: models together\n" in text
+    assert '[limits."openai:gpt-4o-mini"]\nrpm = 50\n' in text and "[limits.anthropic]\nconcurrency = 4\n" in text
+    edit(path, lambda lf: lf.limits.pop("openai"))
+    text = path.read_text()
+    assert "[limits.openai]" not in text and '[limits."openai:gpt-4o-mini"]' in text
