@@ -540,3 +540,20 @@ def test_changing_one_limit_rewrites_only_its_table(tmp_path):
     edit(path, lambda lf: lf.limits.pop("openai"))
     text = path.read_text()
     assert "[limits.openai]" not in text and '[limits."openai:gpt-4o-mini"]' in text
+
+
+def test_the_token_estimate_counts_text_tools_and_the_answer():
+    from llmring import LLMRequest
+    from llmring.limits import DEFAULT_OUTPUT_TOKENS, estimate
+
+    assert estimate(LLMRequest(messages=["x" * 400], max_tokens=50)) == 101 + 50
+    assert estimate(LLMRequest(messages=["x" * 400])) == 101 + DEFAULT_OUTPUT_TOKENS
+    with_tools = LLMRequest(messages=["x" * 400], max_tokens=50, tools=[{"name": "f" * 400}])
+    assert estimate(with_tools) > 200
+
+
+def test_a_streams_usage_corrects_the_estimate_when_it_ends(tmp_path):
+    path = limited_lockfile(tmp_path, ["mock:echo"], "[limits.mock]\ntpm = 1000\n")
+    with Ring(path) as ring:
+        for _ in range(5):  # estimated at 900 each, about 10 used: without the correction the second waits
+            assert "".join(c.delta for c in ring.stream("a", "hi", max_tokens=899, timeout=5))
