@@ -1,6 +1,7 @@
 """What `llmring lock validate` (and `bind`) report about a lockfile's bindings, beyond its
 syntax: unknown, inactive or deprecated models, providers not installed, missing keys,
-aliases without a fallback, and pool models lacking a capability the binding requires."""
+aliases without a fallback, pool models lacking a capability the binding requires, and
+[limits.*] tables that apply to nothing or can never bind."""
 
 from __future__ import annotations
 
@@ -92,7 +93,7 @@ def check(lf: Lockfile, env: Optional[Mapping] = None) -> list:
         if problem:
             names = ", ".join(dict.fromkeys(aliases))
             findings.append(Finding(problem[0], f"{problem[1]} (used by {names})"))
-    return _file_findings(lf) + findings + _endpoint_findings(lf, plugins)
+    return _file_findings(lf) + findings + limit_findings(lf) + _endpoint_findings(lf, plugins)
 
 
 def _file_findings(lf: Lockfile) -> list:
@@ -109,3 +110,52 @@ def _endpoint_findings(lf: Lockfile, plugins: Any) -> list:
 
     return [Finding("warning", message) for name, endpoint in lf.providers.items()
             for message in endpoint_warnings(name, endpoint, plugins.providers)]
+
+
+def limit_findings(lf: Lockfile) -> list:
+    """[limits.KEY] tables that cannot do what their author meant: a key no binding's model
+    falls under (a typo, or a provider renamed), a model's limit looser than its provider's
+    (the provider's, also counted for the model, always binds first), a table with no limit, a
+    tpm below one call of an alias (each call would wait for an empty minute)."""
+    from .lockmodel import limit_dict
+
+    bindings = [(pname, b) for pname, p in lf.profiles.items() for b in p.bindings]
+    used = {key for _, b in bindings for ref in b.models for key in (ref, ref.partition(":")[0])}
+    findings = []
+    for key, limit in lf.limits.items():
+        table = _table(key)
+        if not limit_dict(limit):
+            findings.append(Finding("warning", f"{table} sets no limit; add rpm, tpm or concurrency, or remove it"))
+        if key not in used:
+            kind = "model" if ":" in key else "provider"
+            in_use = ", ".join(sorted(u for u in used if (":" in u) == (":" in key))) or "none"
+            findings.append(Finding("warning", f"{table} limits a {kind} no alias uses; check its spelling "
+                                               f"({kind}s in use: {in_use})"))
+        findings += _looser(key, limit, lf.limits)
+        for pname, b in bindings:
+            max_tokens = b.params.get("max_tokens")
+            applies = any(key in (ref, ref.partition(":")[0]) for ref in b.models)
+            if applies and limit.tpm is not None and isinstance(max_tokens, int) and max_tokens >= limit.tpm:
+                findings.append(Finding("warning", f"{table} tpm = {limit.tpm} is less than one call (max_tokens "
+                                                   f"= {max_tokens}), so each call waits for an empty minute",
+                                        pname, b.alias))
+    return findings
+
+
+def _looser(key: str, limit: Any, limits: dict) -> list:
+    """A model's limits that its provider's table makes pointless."""
+    from .lockmodel import LIMIT_KEYS
+
+    provider = key.partition(":")[0]
+    outer = limits.get(provider) if ":" in key else None
+    if outer is None:
+        return []
+    return [Finding("warning", f"{_table(key)} {name} = {mine} has no effect: {_table(provider)} {name} = "
+                               f"{theirs} counts this model's calls too; lower it or remove it")
+            for name in LIMIT_KEYS
+            for mine, theirs in [(getattr(limit, name), getattr(outer, name))]
+            if mine is not None and theirs is not None and mine >= theirs]
+
+
+def _table(key: str) -> str:
+    return f'[limits."{key}"]' if ":" in key else f"[limits.{key}]"

@@ -176,7 +176,8 @@ def _snapshot(lf: Lockfile) -> Lockfile:
     import copy
 
     profiles = {n: Profile(p.name, Bindings(p.bindings), dict(p.registry_versions)) for n, p in lf.profiles.items()}
-    return attrs.evolve(lf, profiles=profiles, providers=dict(lf.providers), metadata=copy.deepcopy(lf.metadata))
+    return attrs.evolve(lf, profiles=profiles, providers=dict(lf.providers), limits=dict(lf.limits),
+                        metadata=copy.deepcopy(lf.metadata))
 
 
 # -- finding ------------------------------------------------------------------------------

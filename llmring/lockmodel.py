@@ -14,6 +14,7 @@ from typing import Any, Optional, Union
 import attrs
 
 from .exceptions import LockfileError
+from .state import Limit
 
 FORMAT_VERSION = "1.0"
 
@@ -179,6 +180,7 @@ class Lockfile:
     profiles: dict = attrs.field(factory=dict)
     providers: dict = attrs.field(factory=dict)
     metadata: dict = attrs.field(factory=dict)
+    limits: dict = attrs.field(factory=dict)  # "openai" or "openai:gpt-4o" -> state.Limit
     created_at: Optional[str] = None
     updated_at: Optional[str] = None
     path: Optional[Path] = attrs.field(default=None, eq=False)
@@ -240,7 +242,16 @@ def converter() -> Any:
     conv.register_unstructure_hook(Lockfile, make_dict_unstructure_fn(
         Lockfile, conv, path=override(omit=True), _cattrs_omit_if_default=False))
     conv.register_unstructure_hook(Bindings, lambda bs: [conv.unstructure(b) for b in bs])
+    conv.register_unstructure_hook(Limit, limit_dict)
     return conv
+
+
+def limit_dict(limit: Limit) -> dict:
+    """A limit's keys that are set, as its [limits.KEY] table holds them."""
+    return {k: getattr(limit, k) for k in LIMIT_KEYS if getattr(limit, k) is not None}
+
+
+LIMIT_KEYS = ("rpm", "tpm", "concurrency")
 
 
 def now_stamp() -> str:

@@ -13,18 +13,20 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .exceptions import LockfileError
-from .lockmodel import FORMAT_VERSION, Binding, Bindings, Endpoint, Lockfile, PathLike, Profile, as_str
+from .lockmodel import FORMAT_VERSION, LIMIT_KEYS, Binding, Bindings, Endpoint, Lockfile, PathLike, Profile, as_str
 from .refs import ALIAS_NAME, PLAIN_REF, alias_problem, ref_problem
+from .state import Limit
 
 BOM = "\ufeff"
 
-_TOP = ("version", "default_profile", "profiles", "providers", "metadata", "created_at", "updated_at")
+_TOP = ("version", "default_profile", "profiles", "providers", "limits", "metadata", "created_at", "updated_at")
 _PROFILE = ("name", "bindings", "registry_versions")
 _BINDING = ("alias", "models", "description", "params", "requires")
 _BINDING_KEYS = frozenset(_BINDING)
 _ENDPOINT = ("type", "base_url", "api_key_env")
 _INF = float("inf")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_PREFIX = re.compile(r"[a-z][a-z0-9_-]*")
 
 
 def toml_loads(text: str) -> dict:
@@ -148,9 +150,11 @@ class _Validator:
         providers = {n: self.endpoint(n, raw) for n, raw in
                      self.typed(data.get("providers", {}), dict, "providers", "", r"^\s*\[providers").items()}
         meta = self.typed(data.get("metadata", {}), dict, "metadata", "", r"^\s*\[metadata")
+        limits = {k: self.limit(k, raw) for k, raw in
+                  self.typed(data.get("limits", {}), dict, "limits", "", r"^\s*\[limits").items()}
         stamps = {k: _stamp(data.get(k)) for k in ("created_at", "updated_at")}
         return Lockfile(version=version, default_profile=default, profiles=profiles, providers=providers,
-                        metadata=meta, path=Path(self.path) if self.path else None, **stamps)
+                        metadata=meta, limits=limits, path=Path(self.path) if self.path else None, **stamps)
 
     def profile(self, name: str, raw: Any) -> Profile:
         hdr = rf"^\s*\[+\s*profiles\.\"?{re.escape(name)}\"?[\].]"
@@ -277,6 +281,23 @@ class _Validator:
             self.prices(raw["prices"], key, hdr)
         options = {k: v for k, v in raw.items() if k not in _ENDPOINT}
         return Endpoint(options=options, **fields)
+
+    def limit(self, name: str, raw: Any) -> Limit:
+        """[limits.openai] (every openai: model together) or [limits."openai:gpt-4o"]."""
+        hdr = rf"^\s*\[\s*limits\s*\.\s*[\"']?{re.escape(name)}[\"']?\s*\]|^\s*\[limits\]"
+        key = f"limits.{name}"
+        if not (_PREFIX.fullmatch(name) or PLAIN_REF.fullmatch(name)):
+            raise self.fail(f"[limits.{name}] must name a provider (e.g. [limits.openai]) or a model "
+                            '(e.g. [limits."openai:gpt-4o-mini"], quoted)', key, hdr)
+        raw = self.typed(raw, dict, key, ", e.g. rpm = 500", hdr)
+        self.keys(raw, LIMIT_KEYS, f"[{key}]", hdr)
+        for k, v in raw.items():
+            if type(v) is not int or v <= 0:
+                what = {"rpm": "requests per minute", "tpm": "tokens per minute",
+                        "concurrency": "calls in flight at once"}[k]
+                raise self.fail(f"{key}.{k} must be a whole number more than 0 ({what}), not {_show(v)}",
+                                f"{key}.{k}", hdr, _key_line(k))
+        return Limit(**raw)
 
     def prices(self, prices: Any, key: str, hdr: str) -> None:
         """prices = { "model" = { input = 0.5, output = 2.0 } }: USD per million tokens."""

@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .lockmodel import Binding, Endpoint, Lockfile, Profile
+from .lockmodel import Binding, Endpoint, Lockfile, Profile, limit_dict
+from .state import Limit
 
 
 def dumps(lf: Lockfile) -> str:
@@ -19,6 +20,7 @@ def dumps(lf: Lockfile) -> str:
     if lf.metadata:
         parts.append(table_toml(("metadata",), lf.metadata))
     parts += [endpoint_toml(name, e) for name, e in lf.providers.items()]
+    parts += [limit_toml(name, limit) for name, limit in lf.limits.items()]
     for name, p in lf.profiles.items():
         parts.append(profile_toml(name, p))
         profile_key = key(name)
@@ -53,6 +55,10 @@ def endpoint_toml(name: str, e: Endpoint) -> str:
     fields = {k: v for k, v in (("type", e.type), ("base_url", e.base_url), ("api_key_env", e.api_key_env))
               if v is not None}
     return table_toml(("providers", name), {**fields, **e.options})
+
+
+def limit_toml(name: str, limit: Limit) -> str:
+    return f"[limits.{key(name)}]\n" + "".join(f"{k} = {v}\n" for k, v in limit_dict(limit).items())
 
 
 def profile_toml(name: str, p: Profile) -> str:

@@ -17,7 +17,17 @@ from typing import Any, Optional
 
 from .lockmodel import Lockfile
 from .lockread import toml_loads
-from .lockwrite import binding_keys, binding_toml, endpoint_toml, head_toml, key, profile_toml, table_toml, value
+from .lockwrite import (
+    binding_keys,
+    binding_toml,
+    endpoint_toml,
+    head_toml,
+    key,
+    limit_toml,
+    profile_toml,
+    table_toml,
+    value,
+)
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\[\]]+?)\s*(\]\]?)\s*(#.*)?$")
 _KEY = re.compile(r"^\s*([A-Za-z0-9_-]+)\s*=")
@@ -33,6 +43,8 @@ def rewrite(old_text: str, old: Lockfile, new: Lockfile) -> Optional[str]:
     blocks, tail = cut
     if not _bindings_line_up(blocks, old):
         return None
+    if {b["name"] for b in blocks if b["kind"] == "limit"} != set(old.limits):
+        return None  # limits written another way (inline, under [limits]): the normal form
     tail = _move_free_comments(blocks, new) + tail
     by_key: dict = {}
     for b in blocks[1:]:
@@ -45,6 +57,9 @@ def rewrite(old_text: str, old: Lockfile, new: Lockfile) -> Optional[str]:
     for name, endpoint in new.providers.items():
         kept = by_key.get(("provider", name, None))
         out.add(kept if kept and old.providers.get(name) == endpoint else endpoint_toml(name, endpoint), kept)
+    for name, limit in new.limits.items():
+        kept = by_key.get(("limit", name, None))
+        out.add(kept if kept and old.limits.get(name) == limit else limit_toml(name, limit), kept)
     for name, profile in new.profiles.items():
         before = old.profiles.get(name)
         header = by_key.get(("profile", name, None))
@@ -112,6 +127,8 @@ def _removed(block: dict, new: Lockfile) -> bool:
         return not new.metadata
     if kind == "provider":
         return name not in new.providers
+    if kind == "limit":
+        return name not in new.limits
     profile = new.profiles.get(name)
     return profile is None or (kind == "binding" and profile.get(block["alias"]) is None)
 
@@ -179,6 +196,8 @@ def _classify(path: tuple, array: bool, previous: dict, counts: dict) -> Any:
         return {"kind": "metadata", "name": None} if len(path) == 1 or previous["kind"] != "metadata" else "inner"
     if path[:1] == ("providers",) and len(path) >= 2:
         return "inner" if len(path) > 2 else {"kind": "provider", "name": path[1]}
+    if path[:1] == ("limits",):
+        return {"kind": "limit", "name": path[1]} if len(path) == 2 and not array else None
     if path[:1] == ("profiles",) and len(path) == 2 and not array:
         return {"kind": "profile", "name": path[1]}
     if path[:1] == ("profiles",) and len(path) == 3 and path[2] == "bindings" and array:

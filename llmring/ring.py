@@ -22,6 +22,7 @@ from .answer import cost as _price
 from .answer import known, structured
 from .exceptions import AliasNotFoundError, ConfigurationError
 from .failover import CircuitBreaker, RetryPolicy
+from .limits import estimate
 from .pool import ProviderPool
 from .stream import Stream, open_stream, past_first_chunk, relay
 from .types import LLMRequest, LLMResponse, StreamChunk
@@ -60,7 +61,8 @@ class Ring:
         self.walker = Walker(self._provider_for_call, self._known, retry=retry or RetryPolicy(),
                              breaker=breaker or CircuitBreaker(),
                              connect_timeout=_seconds("connect_timeout", connect_timeout),
-                             read_timeout=_env_timeout() if timeout is None else _seconds("timeout", timeout))
+                             read_timeout=_env_timeout() if timeout is None else _seconds("timeout", timeout),
+                             limits=lambda: self.store.loaded().limits)
 
     def _lockfile_changed(self) -> None:
         self.resolver.clear()
@@ -183,15 +185,22 @@ class Ring:
         request, res = self._prepare(target, messages, profile, params)
 
         def chunks() -> Any:
-            done = self._walk(request, res, lambda p, model, timeout: open_stream(p, model, request, timeout))
+            done = self._walk(request, res, lambda p, model, timeout: open_stream(p, model, request, timeout),
+                              hold=True)
             first, rest = done.result
             past_first_chunk(done.left)
+            used: list = []
 
             def label(chunk: StreamChunk) -> None:
                 chunk.model, chunk.alias, chunk.attempts = done.ref, res.alias, done.attempts
                 chunk.cost = _price(done.known, chunk.usage)[0]
+                if chunk.usage is not None:
+                    used.append(chunk.usage.total_tokens)
 
-            yield from relay(first, rest, done.ref, request, done.provider, label)
+            try:
+                yield from relay(first, rest, done.ref, request, done.provider, label)
+            finally:  # ended, failed or closed: its room under the limits is free again
+                done.hold.release(used[-1] if used else None)
 
         return Stream(chunks())
 
@@ -204,9 +213,11 @@ class Ring:
             request = prepare.with_defaults(request, res.binding.params, res.alias, res.lockfile)
         return request, res
 
-    def _walk(self, request: LLMRequest, res: Resolution, call: Any) -> Outcome:
+    def _walk(self, request: LLMRequest, res: Resolution, call: Any, hold: bool = False) -> Outcome:
         requires = res.binding.requires if res.binding is not None else ()
-        return self.walker.walk(res.target, res.models, prepare.needs(request, requires), request.timeout, call)
+        tokens = estimate(request) if self.store.loaded().limits else 0
+        return self.walker.walk(res.target, res.models, prepare.needs(request, requires), request.timeout, call,
+                                tokens, hold)
 
     # -- registry -------------------------------------------------------------------------
     def model_info(self, ref: str) -> Any:

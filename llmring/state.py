@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from typing import Callable, Optional
+
+WINDOW = 60.0  # rpm and tpm count the calls of the last minute
+POLL = 0.05  # how soon to ask again for a concurrency slot (its release time is unknown)
 
 
 class State:
@@ -44,7 +48,10 @@ class State:
 
     def release(self, key: str, ticket: str, tokens_used: Optional[int]) -> None:
         """The call admitted with `ticket` is over: free its concurrency slot and, when the
-        provider reported usage, count `tokens_used` instead of the estimate."""
+        provider reported usage, count `tokens_used` instead of the estimate. `tokens_used=0`
+        means the call was never made (another key refused it): forget it entirely, request
+        included, so waiting for one key does not use up another's rpm. (A call that was made
+        is released with None or at least 1.)"""
         raise NotImplementedError
 
     def cool(self, key: str, seconds: float) -> None:
@@ -85,6 +92,9 @@ class MemoryState(State):
         self._lock = threading.Lock()
         self._failures: dict = {}
         self._until: dict = {}
+        self._windows: dict = {}  # key -> _Window
+        self._cool: dict = {}  # key -> clock time its cool-down ends
+        self._tickets = 0  # the last ticket handed out
 
     def failure(self, ref: str) -> int:
         with self._lock:
@@ -104,3 +114,96 @@ class MemoryState(State):
         with self._lock:
             until = self._until.get(ref)
         return 0.0 if until is None else max(0.0, until - self.clock())
+
+    def admit(self, key: str, limit: Limit, tokens: int, lease: float) -> tuple:
+        with self._lock:
+            now = self.clock()
+            w = self._windows.get(key)
+            if w is None:
+                w = self._windows[key] = _Window()
+            w.prune(now)
+            wait = w.wait(limit, tokens, now)
+            if wait > 0:
+                return wait, None
+            self._tickets += 1
+            ticket = str(self._tickets)
+            w.take(ticket, tokens if limit.rpm or limit.tpm else None, now,
+                   now + lease if limit.concurrency else None)
+            return 0.0, ticket
+
+    def release(self, key: str, ticket: str, tokens_used: Optional[int]) -> None:
+        with self._lock:
+            w = self._windows.get(key)
+            if w is not None:
+                w.give_back(ticket, tokens_used)
+
+    def cool(self, key: str, seconds: float) -> None:
+        with self._lock:
+            until = self.clock() + seconds
+            if until > self._cool.get(key, float("-inf")):  # a shorter Retry-After never cuts one short
+                self._cool[key] = until
+
+    def cooling(self, key: str) -> float:
+        with self._lock:
+            until = self._cool.get(key)
+        return 0.0 if until is None else max(0.0, until - self.clock())
+
+
+class _Window:
+    """One key's calls of the last minute (oldest first) and its calls in flight."""
+
+    __slots__ = ("calls", "by_ticket", "tokens", "flying")
+
+    def __init__(self) -> None:
+        self.calls: deque = deque()  # [time, tokens, ticket]
+        self.by_ticket: dict = {}  # ticket -> its entry in calls, for the usage correction
+        self.tokens = 0  # sum of tokens in calls
+        self.flying: dict = {}  # ticket -> lease end
+
+    def prune(self, now: float) -> None:
+        while self.calls and self.calls[0][0] <= now - WINDOW:
+            _, tokens, ticket = self.calls.popleft()
+            self.tokens -= tokens
+            self.by_ticket.pop(ticket, None)
+        for ticket in [t for t, end in self.flying.items() if end <= now]:  # a worker that died mid-call
+            del self.flying[ticket]
+
+    def wait(self, limit: Limit, tokens: int, now: float) -> float:
+        """Seconds until a call of `tokens` fits, 0 when it fits now."""
+        waits = [0.0]
+        if limit.rpm is not None and len(self.calls) >= limit.rpm:
+            # room when all but rpm - 1 of the calls have left the window
+            waits.append(self.calls[len(self.calls) - limit.rpm][0] + WINDOW - now)
+        # A call bigger than tpm counts as tpm: it waits for an empty window, not forever.
+        excess = 0 if limit.tpm is None else self.tokens + min(tokens, limit.tpm) - limit.tpm
+        if excess > 0:
+            for when, spent, _ in self.calls:
+                excess -= spent
+                if excess <= 0:
+                    waits.append(when + WINDOW - now)
+                    break
+        if limit.concurrency is not None and len(self.flying) >= limit.concurrency:
+            waits.append(min(POLL, min(self.flying.values()) - now))
+        return max(waits)
+
+    def take(self, ticket: str, tokens: Optional[int], now: float, lease_end: Optional[float]) -> None:
+        if tokens is not None:  # None: no rpm or tpm, nothing to count over the minute
+            entry = [now, tokens, ticket]
+            self.calls.append(entry)
+            self.by_ticket[ticket] = entry
+            self.tokens += tokens
+        if lease_end is not None:
+            self.flying[ticket] = lease_end
+
+    def give_back(self, ticket: str, tokens_used: Optional[int]) -> None:
+        self.flying.pop(ticket, None)
+        entry = self.by_ticket.get(ticket)
+        if entry is None or tokens_used is None:
+            return
+        if tokens_used == 0:  # never made: as if never admitted
+            self.calls.remove(entry)
+            del self.by_ticket[ticket]
+            self.tokens -= entry[1]
+            return
+        self.tokens += tokens_used - entry[1]
+        entry[1] = tokens_used

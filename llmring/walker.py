@@ -13,6 +13,7 @@ from typing import Any, Callable, Optional
 from .deadline import TryTimeout
 from .exceptions import ProviderError, ProviderNotFoundError, all_failed
 from .failover import CircuitBreaker, RetryPolicy, fails_over
+from .limits import LEASE_MARGIN, NOTHING, STREAM_LEASE, Hold, Limiter
 from .types import Attempt
 
 
@@ -20,12 +21,13 @@ class Outcome:
     """A walk that ended in an answer: which model gave it, what it returned, what happened on
     the way, and what the registry knows of that model (for the cost)."""
 
-    __slots__ = ("ref", "result", "attempts", "known", "provider", "left")
+    __slots__ = ("ref", "result", "attempts", "known", "provider", "left", "hold")
 
     def __init__(self, ref: str, result: Any, attempts: list, known: tuple, provider: Any,
-                 left: Optional[float]) -> None:
+                 left: Optional[float], hold: Hold = NOTHING) -> None:
         self.ref, self.result, self.attempts, self.known, self.provider = ref, result, attempts, known, provider
         self.left = left  # seconds of the request's deadline still left (None: no deadline)
+        self.hold = hold  # the room under the limits a streamed answer holds until it ends
 
 
 class Walker:
@@ -35,17 +37,22 @@ class Walker:
 
     def __init__(self, providers: Callable[[str], Any], lookup: Callable[[str], tuple], *,
                  retry: RetryPolicy, breaker: CircuitBreaker, connect_timeout: float, read_timeout: float,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+                 limits: Callable[[], dict] = dict) -> None:
         self.providers, self.lookup = providers, lookup
         self.retry, self.breaker = retry, breaker
         self.connect_timeout, self.read_timeout = connect_timeout, read_timeout
         self.clock, self.sleep = clock, sleep
+        # `limits()`: the lockfile's [limits.*] for a call; counted in the breaker's state
+        self.limiter = Limiter(breaker.state, limits, clock, sleep)
 
     def walk(self, target: str, models: list, needs: list, timeout: Optional[float],
-             call: Callable[[Any, str, TryTimeout], Any]) -> Outcome:
+             call: Callable[[Any, str, TryTimeout], Any], tokens: int = 0, hold: bool = False) -> Outcome:
         """Try `models` in order; return the first answer, or raise AllModelsFailedError with
         every attempt. `timeout` is the deadline of the whole walk in seconds (or None). A try
-        is a chat, or a stream up to its first chunk: either is bounded as a whole."""
+        is a chat, or a stream up to its first chunk: either is bounded as a whole. Each try
+        first takes room under the lockfile's limits for an estimated `tokens`; with `hold`
+        (a stream) the answer keeps that room until the caller releases `Outcome.hold`."""
         attempts: list = []
         deadline = None if timeout is None else self.clock() + timeout
         for i, ref in enumerate(models):
@@ -56,8 +63,12 @@ class Walker:
                 continue
             model = ref.partition(":")[2]
             for retry in range(self.retry.max_retries + 1):
+                held = self._room(ref, tokens, deadline, last, hold, attempts)
+                if held is None:
+                    break
                 budget = self._budget(deadline, last)
                 if budget <= 0:
+                    held.forget()
                     attempts.append(Attempt(ref, "timeout", message="the request's deadline passed"))
                     raise all_failed(target, attempts)
                 started = self.clock()
@@ -67,22 +78,47 @@ class Walker:
                     error = e
                 except Exception as e:  # noqa: BLE001 - a provider bug must not sink the fallbacks
                     error = _unexpected(provider, e)
+                except BaseException:
+                    held.release()
+                    raise
                 else:
                     self.breaker.record(ref, None)
+                    if not hold:
+                        held.release(_used(result))
                     attempts.append(Attempt(ref, elapsed=self.clock() - started))
                     left = None if deadline is None else deadline - self.clock()
-                    return Outcome(ref, result, attempts, known, provider, left)
+                    return Outcome(ref, result, attempts, known, provider, left, held)
+                held.release()
                 attempts.append(Attempt(ref, error.kind, error.status, _one_line(error), self.clock() - started,
                                         retry_after=error.retry_after))
                 _log().warning("llmring: %s", attempts[-1].describe())
                 if not fails_over(error.kind):  # the request itself is wrong: not the model's fault
                     raise all_failed(target, attempts)
                 self.breaker.record(ref, error.kind)
+                if error.kind == "rate_limit" and error.retry_after:
+                    self.limiter.cool(ref, error.retry_after)  # every worker sharing the state waits too
                 delay = self.retry.delay(error.kind, retry, error.retry_after)
                 if delay is None or (deadline is not None and self.clock() + delay >= deadline):
                     break
                 self.sleep(delay)
         raise all_failed(target, attempts)
+
+    def _room(self, ref: str, tokens: int, deadline: Optional[float], last: bool, hold: bool,
+              attempts: list) -> Any:
+        """Room under the limits for one try of `ref`, waiting within its share of the deadline
+        (a cool-down: no longer than a Retry-After the retry policy waits for, unless it is the
+        last model); None after recording a skip when the wait would be longer."""
+        left = None if deadline is None else deadline - self.clock()
+        patience = None if left is None else (left if last else left / 2)
+        cool_patience = patience if last else min(self.retry.retry_after_cap, _or_inf(patience))
+        if hold:  # a stream keeps its slot until it ends
+            lease = (STREAM_LEASE if left is None else left) + LEASE_MARGIN
+        else:
+            lease = self._budget(deadline, last) + LEASE_MARGIN
+        held, why = self.limiter.take(ref, tokens, lease, patience, cool_patience)
+        if held is None:
+            attempts.append(Attempt(ref, "rate_limit", skipped=True, message=why))
+        return held
 
     def _usable(self, ref: str, info: Any, needs: list, last: bool, attempts: list) -> Any:
         """The provider for `ref`, or None after recording why it is skipped."""
@@ -122,6 +158,16 @@ def _lacks(info: Any, needs: list) -> str:
     if not needs or info is None or not info.capabilities:
         return ""  # unknown models are given the benefit of the doubt
     return next((label for label, any_of in needs if not any(info.has(c) for c in any_of)), "")
+
+
+def _used(result: Any) -> Optional[int]:
+    """The tokens an answer used, when the provider said."""
+    usage = getattr(result, "usage", None)
+    return getattr(usage, "total_tokens", None) if usage is not None else None
+
+
+def _or_inf(seconds: Optional[float]) -> float:
+    return float("inf") if seconds is None else seconds
 
 
 def _unexpected(provider: Any, exc: Exception) -> ProviderError:

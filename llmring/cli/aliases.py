@@ -57,7 +57,7 @@ def aliases(profile: Optional[str], file: Optional[str], verbose: bool, as_json:
     name, rows = _rows(ring, profile)
     if as_json:
         echo_json({"lockfile": str(ring.lockfile_path), "profile": name,
-                   "aliases": [_binding_json(b, source) for b, source in rows]})
+                   "aliases": [_binding_json(b, source, ring.lockfile.limits) for b, source in rows]})
         return
     if not rows:
         click.echo(f"No aliases in profile {name} ({ring.lockfile_path}). "
@@ -70,18 +70,32 @@ def aliases(profile: Optional[str], file: Optional[str], verbose: bool, as_json:
             continue
         inherited = f"  [from profile {source}]" if source != name else ""
         click.echo(f"{b.alias.ljust(width)} → {', '.join(b.models)}{inherited}")
+        limits = "; ".join(f"{_table(k)} {', '.join(f'{n} = {v}' for n, v in d.items()) or 'sets none'}"
+                           for k, d in _limits_of(b, ring.lockfile.limits).items())
         for label, value in (("description", b.description), ("requires", ", ".join(b.requires)),
-                             ("params", ", ".join(f"{k}={v}" for k, v in b.params.items()))):
+                             ("params", ", ".join(f"{k}={v}" for k, v in b.params.items())), ("limits", limits)):
             if value:
                 click.echo(f"{' ' * width}   {label}: {value}")
     if verbose:
         click.echo(f"\nprofile {name} · {ring.lockfile_path} ({ring.lockfile_source})")
 
 
-def _binding_json(b: Any, source: str) -> dict:
+def _binding_json(b: Any, source: str, limits: dict) -> dict:
     from ..lockfile import converter
 
-    return {**converter().unstructure(b), "profile": source}
+    return {**converter().unstructure(b), "profile": source, "limits": _limits_of(b, limits)}
+
+
+def _limits_of(b: Any, limits: dict) -> dict:
+    """The [limits.*] tables a binding's calls count against: each model's, then its provider's."""
+    from ..lockmodel import limit_dict
+
+    keys = (key for ref in b.models for key in (ref, ref.partition(":")[0]) if key in limits)
+    return {key: limit_dict(limits[key]) for key in dict.fromkeys(keys)}
+
+
+def _table(key: str) -> str:
+    return f'[limits."{key}"]' if ":" in key else f"[limits.{key}]"
 
 
 @click.command()

@@ -1,0 +1,118 @@
+"""Client-side limits: before a try of `provider:model`, take room under the lockfile's
+`[limits.provider]` and `[limits."provider:model"]` (both must admit), and honour a cool-down
+that a provider's 429 set for the model. The counting is the state's (state.py: in-process or
+shared); this module decides how long a call may wait for room.
+
+A call waits for room within its deadline: a model with fallbacks after it waits at most its
+share of the time left (half, as the walker gives its tries), the last model all of it, and
+without a deadline a call waits as long as it takes (the limits are the user's promise to the
+provider). A cool-down is a provider's own "not before": a model with fallbacks waits for it
+only as long as the retry policy waits for a Retry-After, since another model answers sooner."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+from .state import Limit, State
+
+DEFAULT_OUTPUT_TOKENS = 256  # the answer's share of the estimate when max_tokens is not set
+MAX_COOL = 60.0  # a longer Retry-After is a quota, not a rate: cool the model for a minute at most
+LEASE_MARGIN = 30.0  # a slot outlives its try by this much before it frees itself
+STREAM_LEASE = 600.0  # a stream without a deadline holds its slot at most this long
+
+
+def estimate(request: Any) -> int:
+    """Tokens a request may use: about 4 characters a token for what is sent, plus the answer
+    (max_tokens, else a default). The provider's usage corrects it when the call ends."""
+    chars = sum(len(m.text()) for m in request.messages)
+    if request.tools:
+        chars += len(repr(request.tools))
+    output = request.max_tokens if request.max_tokens is not None else DEFAULT_OUTPUT_TOKENS
+    return chars // 4 + 1 + output
+
+
+class Hold:
+    """The room one try holds: handed back with `release`, once (later calls do nothing)."""
+
+    __slots__ = ("state", "tickets")
+
+    def __init__(self, state: State, tickets: list) -> None:
+        self.state, self.tickets = state, tickets
+
+    def release(self, tokens_used: Optional[int] = None) -> None:
+        """The try is over; `tokens_used` is the provider's usage when it reported one."""
+        self._give_back(None if tokens_used is None else max(1, tokens_used))  # 0 means "never made"
+
+    def forget(self) -> None:
+        """The try was never made: as if it had never been admitted."""
+        self._give_back(0)
+
+    def _give_back(self, tokens_used: Optional[int]) -> None:
+        tickets, self.tickets = self.tickets, []
+        for key, ticket in tickets:
+            self.state.release(key, ticket, tokens_used)
+
+
+NOTHING = Hold(None, [])  # type: ignore[arg-type]  # a try under no limit holds nothing
+
+
+class Limiter:
+    """`limits()` gives the lockfile's limits for the call (key -> Limit)."""
+
+    def __init__(self, state: State, limits: Callable[[], dict], clock: Callable[[], float],
+                 sleep: Callable[[float], None]) -> None:
+        self.state, self.limits, self.clock, self.sleep = state, limits, clock, sleep
+
+    def take(self, ref: str, tokens: int, lease: float, patience: Optional[float],
+             cool_patience: Optional[float]) -> tuple:
+        """(Hold, "") once `ref` may be called, after waiting if need be; (None, why) when the
+        wait would take more than `patience` seconds for a limit, `cool_patience` for a
+        cool-down (None: wait as long as it takes)."""
+        limits = self.limits()
+        keys = [(key, limits[key]) for key in (ref.partition(":")[0], ref) if key in limits]
+        now = self.clock()
+        give_up = None if patience is None else now + patience
+        cool_give_up = None if cool_patience is None else now + cool_patience
+        while True:
+            cooling = self.state.cooling(ref)
+            if cooling > 0:
+                wait, until = cooling, cool_give_up
+                why = f"the provider asked for a pause (429 with Retry-After) for another {cooling:.1f} s"
+            else:
+                hold, wait, key = self._admit(keys, tokens, lease)
+                if hold is not None:
+                    return hold, ""
+                until = give_up
+                why = (f"[limits.{_quoted(key)}] in the lockfile ({_describe(limits[key])}) leaves no room "
+                       f"for another {wait:.1f} s")
+            if until is not None and self.clock() + wait > until:
+                return None, f"{why}, longer than this model may wait"
+            self.sleep(wait)
+
+    def _admit(self, keys: list, tokens: int, lease: float) -> tuple:
+        """(Hold, 0, None) when every key admits, else (None, seconds, the key that refused)."""
+        if not keys:
+            return NOTHING, 0.0, None
+        taken: list = []
+        for key, limit in keys:
+            wait, ticket = self.state.admit(key, limit, tokens, lease)
+            if ticket is None:
+                Hold(self.state, taken).forget()  # the call is not made: give back what the others took
+                return None, wait, key
+            taken.append((key, ticket))
+        return Hold(self.state, taken), 0.0, None
+
+    def cool(self, ref: str, seconds: float) -> None:
+        """A 429 with Retry-After: hold `ref` for every worker sharing the state. Per model, as
+        OpenAI and Anthropic count their limits per model: a 429 for one says nothing of another."""
+        self.state.cool(ref, min(seconds, MAX_COOL))
+
+
+def _quoted(key: str) -> str:
+    return f'"{key}"' if ":" in key else key
+
+
+def _describe(limit: Limit) -> str:
+    from .lockmodel import limit_dict  # only when a call cannot wait
+
+    return ", ".join(f"{k} = {v}" for k, v in limit_dict(limit).items())
