@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import time
+import weakref
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 from . import prepare
@@ -36,6 +37,19 @@ __all__ = ["Ring", "Stream"]
 ENV_TIMEOUT = "LLMRING_PROVIDER_TIMEOUT_S"
 DEFAULT_READ_TIMEOUT = 120.0  # long generations legitimately take a minute or more
 DEFAULT_CONNECT_TIMEOUT = 10.0
+
+# The Rings and AsyncRings of this process, for the fork hook below; weak, so a Ring that is
+# gone is not kept alive, and a process without Rings pays nothing at fork.
+_LIVE: weakref.WeakSet = weakref.WeakSet()
+
+
+def _in_child_after_fork() -> None:
+    for owner in list(_LIVE):
+        owner._forked()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_in_child_after_fork)
 
 
 class Ring:
@@ -61,6 +75,7 @@ class Ring:
                              breaker=breaker or CircuitBreaker(),
                              connect_timeout=_seconds("connect_timeout", connect_timeout),
                              read_timeout=_env_timeout() if timeout is None else _seconds("timeout", timeout))
+        _LIVE.add(self)
 
     def _lockfile_changed(self) -> None:
         self.resolver.clear()
@@ -240,6 +255,29 @@ class Ring:
         """Release connections. The Ring can still be used afterwards (it reconnects)."""
         self.providers.close()
 
+    # -- other processes ------------------------------------------------------------------
+    def _options(self) -> dict:
+        """The constructor arguments that make this Ring again in another process (pickle):
+        settings only, never a connection, thread, lock, key or what the breaker counted."""
+        return {"profile": self.profile, "timeout": self.walker.read_timeout,
+                "connect_timeout": self.walker.connect_timeout, "retry": self.retry,
+                "breaker": self.breaker, "pool_size": self.providers.pool_size}
+
+    def __reduce__(self) -> tuple:
+        # The lockfile as found here: an absolute path, or "the bundled one" (whose path is
+        # where llmring is installed, which differs from machine to machine).
+        source = self.store.source
+        path = None if source == "bundled" else os.path.abspath(self.store.path)
+        return _rebuilt, (type(self), path, source, self._options())
+
+    def _forked(self) -> None:
+        # In a child process after fork (gunicorn, Celery prefork, multiprocessing): the
+        # parent's connections, threads and locks are not this process's; make them anew.
+        self.store.forked()
+        self.resolver.forked()
+        self.providers.forked()
+        self.breaker.state.forked()
+
     def __enter__(self) -> Ring:
         return self
 
@@ -248,6 +286,15 @@ class Ring:
 
     def __repr__(self) -> str:
         return f"<Ring lockfile={str(self.store.path)!r} ({self.store.source})>"
+
+
+def _rebuilt(cls: type, path: Optional[str], source: str, options: dict) -> Ring:
+    """A pickled Ring, made again from its lockfile and settings."""
+    from .lockfile import BUNDLED
+
+    ring = cls(BUNDLED if path is None else path, **options)
+    ring.store.found_as(source)
+    return ring
 
 
 def _checked_refs(alias: str, models: Union[str, list]) -> list:
