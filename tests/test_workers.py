@@ -277,13 +277,40 @@ def ask_where(text, ring):
 def test_a_dask_cluster_of_worker_processes_runs_a_batch_with_a_pickled_ring(lock, server):
     from dask.distributed import Client, LocalCluster
 
-    ring = Ring(lock)
     texts = [f"doc {i}" for i in range(24)]
     with LocalCluster(n_workers=2, threads_per_worker=2, processes=True, dashboard_address=None) as cluster, \
             Client(cluster) as client:
-        done = client.gather(client.map(ask_where, texts, ring=ring, pure=False))
         workers = set(client.run(os.getpid).values())
-    assert [answer for _, answer in done] == [f"echo {t}" for t in texts]
+        per_task = client.gather(client.map(ask_where, texts, ring=Ring(lock), pure=False))
+        before = server.connections
+        shipped_once = client.scatter(Ring(lock), broadcast=True)  # as docs/scaling.md shows
+        once = client.gather(client.map(ask_where, texts, ring=shipped_once, pure=False))
     assert len(workers) == 2 and os.getpid() not in workers
-    assert {pid for pid, _ in done} <= workers
-    assert len(server.requests) == len(texts)
+    for done in per_task, once:
+        assert [answer for _, answer in done] == [f"echo {t}" for t in texts]
+        assert {pid for pid, _ in done} <= workers
+    assert len(server.requests) == 2 * len(texts)
+    # One Ring per worker process keeps its connections: at most one per worker thread.
+    assert server.connections - before <= 4
+
+
+_worker_ring = None
+
+
+def _set_worker_ring(ring):
+    global _worker_ring
+    _worker_ring = ring
+
+
+def _ask_worker_ring(text):
+    return ask(_worker_ring, text)
+
+
+@pytest.mark.slow
+def test_a_ring_set_up_once_per_executor_worker_reuses_its_connections(lock, server):
+    texts = [f"item {i}" for i in range(12)]
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(2, mp_context=ctx, initializer=_set_worker_ring, initargs=(Ring(lock),)) as pool:
+        answers = list(pool.map(_ask_worker_ring, texts, timeout=CHILD_GIVES_UP))
+    assert answers == [f"echo {t}" for t in texts]
+    assert server.connections <= 2
