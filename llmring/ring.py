@@ -264,11 +264,15 @@ class Ring:
                 "breaker": self.breaker, "pool_size": self.providers.pool_size}
 
     def __reduce__(self) -> tuple:
+        identity = self.__dict__.setdefault("_identity", os.urandom(8).hex())
+        return _rebuilt, (*self._settings(), identity)
+
+    def _settings(self) -> tuple:
         # The lockfile as found here: an absolute path, or "the bundled one" (whose path is
         # where llmring is installed, which differs from machine to machine).
         source = self.store.source
         path = None if source == "bundled" else os.path.abspath(self.store.path)
-        return _rebuilt, (type(self), path, source, self._options())
+        return type(self), path, source, self._options()
 
     def _forked(self) -> None:
         # In a child process after fork (gunicorn, Celery prefork, multiprocessing): the
@@ -288,12 +292,31 @@ class Ring:
         return f"<Ring lockfile={str(self.store.path)!r} ({self.store.source})>"
 
 
-def _rebuilt(cls: type, path: Optional[str], source: str, options: dict) -> Ring:
-    """A pickled Ring, made again from its lockfile and settings."""
+# This process's copies of Rings pickled elsewhere, by the identity of the Ring pickled: the
+# tasks a worker receives, each with its own pickle of one Ring, share one copy (and its
+# connections). A few, newest last: a worker may serve many clients over its life.
+_COPIES: dict = {}
+_MAX_COPIES = 16
+
+
+def _rebuilt(cls: type, path: Optional[str], source: str, options: dict, identity: str) -> Ring:
+    """A pickled Ring, made again from its lockfile and settings; the copy this process
+    already has of that Ring, unless one of them changed since."""
+    import pickle
+
+    settings = pickle.dumps((cls, path, source, options))
+    ring = _COPIES.get(identity)
+    if ring is not None and pickle.dumps(ring._settings()) == settings:
+        return ring
     from .lockfile import BUNDLED
 
     ring = cls(BUNDLED if path is None else path, **options)
     ring.store.found_as(source)
+    ring._identity = identity
+    _COPIES.pop(identity, None)
+    _COPIES[identity] = ring
+    while len(_COPIES) > _MAX_COPIES:
+        _COPIES.pop(next(iter(_COPIES)), None)
     return ring
 
 
