@@ -116,6 +116,31 @@ def test_a_ring_used_before_fork_works_in_child_and_parent_on_separate_connectio
     assert len(server.requests) == 3
 
 
+def test_a_call_in_flight_in_the_parent_at_fork_still_gets_its_answer(lock, server):
+    arrived, release = threading.Event(), threading.Event()
+
+    def slow_echo(rec):
+        if rec.json()["messages"][-1]["content"] == "slow":
+            arrived.set()
+            release.wait()
+        return echo(rec)
+
+    server.routes.clear()
+    server.add("POST", "/v1/chat/completions", slow_echo)
+    ring = Ring(lock)
+    answer = []
+    t = threading.Thread(target=lambda: answer.append(ask(ring, "slow")))
+    t.start()
+    arrived.wait()
+    try:  # the child inherits the socket of the parent's call, uses its own, and exits
+        assert in_child(lambda: ask(ring, "child")) == "echo child"
+    finally:
+        release.set()
+        t.join()
+    assert answer == ["echo slow"]
+    assert server.connections == 2
+
+
 @pytest.mark.parametrize("holder", ["store", "resolver", "providers", "state"])
 def test_a_lock_held_by_another_thread_at_fork_does_not_hang_the_child(lock, holder):
     ring = Ring(lock)
