@@ -258,7 +258,8 @@ class Ring:
     # -- other processes ------------------------------------------------------------------
     def _options(self) -> dict:
         """The constructor arguments that make this Ring again in another process (pickle):
-        settings only, never a connection, thread, lock, key or what the breaker counted."""
+        settings only, never a connection, thread, lock, key or what the breaker counted.
+        A new constructor argument (e.g. state_url) is added here too."""
         return {"profile": self.profile, "timeout": self.walker.read_timeout,
                 "connect_timeout": self.walker.connect_timeout, "retry": self.retry,
                 "breaker": self.breaker, "pool_size": self.providers.pool_size}
