@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
 
-from .ring import Ring
+from .ring import _LIVE, Ring
 from .types import LLMRequest, LLMResponse, StreamChunk
 
 if TYPE_CHECKING:
@@ -31,10 +31,23 @@ class AsyncRing:
     def __init__(self, lockfile_path: Any = None, *, max_concurrency: int = DEFAULT_CONCURRENCY,
                  **ring_options: Any) -> None:
         ring_options.setdefault("pool_size", max_concurrency)
-        self.ring = Ring(lockfile_path, **ring_options)
-        self.max_concurrency = max_concurrency
+        self.__setstate__({"ring": Ring(lockfile_path, **ring_options), "max_concurrency": max_concurrency})
+
+    # Pickled, an AsyncRing is its Ring (which pickles as its settings) and its concurrency.
+    def __getstate__(self) -> dict:
+        return {"ring": self.ring, "max_concurrency": self.max_concurrency}
+
+    def __setstate__(self, state: dict) -> None:
+        self.ring: Ring = state["ring"]
+        self.max_concurrency: int = state["max_concurrency"]
         self._executor: Optional[ThreadPoolExecutor] = None
         self._lock = threading.Lock()
+        _LIVE.add(self)
+
+    def _forked(self) -> None:
+        # In a child process after fork: the parent's pool threads do not exist here (a
+        # task given to its executor would never run). The Ring sees to its own part.
+        self.__setstate__(self.__getstate__())
 
     def _pool(self) -> ThreadPoolExecutor:
         with self._lock:

@@ -59,6 +59,14 @@ class ProviderPool:
             made = self._providers[prefix] = info.factory(ProviderSettings.of(prefix, endpoint, session=self.session))
             return made
 
+    def forked(self) -> None:
+        """In a child process after fork: new providers on a new session, made on first use.
+        The inherited ones are dropped, not closed: their connections are the parent's too,
+        and two processes on one keep-alive socket garble each other's HTTP."""
+        self._lock = threading.RLock()
+        self._providers = {}
+        self._session = None
+
     def drop(self) -> None:
         with self._lock:
             for p in self._providers.values():

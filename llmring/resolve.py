@@ -44,6 +44,11 @@ class Resolver:
         with self._lock:
             self._cache.clear()
 
+    def forked(self) -> None:
+        """In a child process after fork: a new lock and an empty cache."""
+        self._lock = threading.Lock()
+        self._cache = {}
+
     def profile_name(self, lf: Lockfile, profile: Optional[str] = None) -> str:
         return lf_mod.choose_profile(lf, profile or self.profile)
 

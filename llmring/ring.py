@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import time
+import weakref
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 from . import prepare
@@ -37,6 +38,19 @@ __all__ = ["Ring", "Stream"]
 ENV_TIMEOUT = "LLMRING_PROVIDER_TIMEOUT_S"
 DEFAULT_READ_TIMEOUT = 120.0  # long generations legitimately take a minute or more
 DEFAULT_CONNECT_TIMEOUT = 10.0
+
+# The Rings and AsyncRings of this process, for the fork hook below; weak, so a Ring that is
+# gone is not kept alive, and a process without Rings pays nothing at fork.
+_LIVE: weakref.WeakSet = weakref.WeakSet()
+
+
+def _in_child_after_fork() -> None:
+    for owner in list(_LIVE):
+        owner._forked()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_in_child_after_fork)
 
 
 class Ring:
@@ -63,6 +77,7 @@ class Ring:
                              connect_timeout=_seconds("connect_timeout", connect_timeout),
                              read_timeout=_env_timeout() if timeout is None else _seconds("timeout", timeout),
                              limits=lambda: self.store.loaded().limits)
+        _LIVE.add(self)
 
     def _lockfile_changed(self) -> None:
         self.resolver.clear()
@@ -251,6 +266,34 @@ class Ring:
         """Release connections. The Ring can still be used afterwards (it reconnects)."""
         self.providers.close()
 
+    # -- other processes ------------------------------------------------------------------
+    def _options(self) -> dict:
+        """The constructor arguments that make this Ring again in another process (pickle):
+        settings only, never a connection, thread, lock, key or what the breaker counted.
+        A new constructor argument (e.g. state_url) is added here too."""
+        return {"profile": self.profile, "timeout": self.walker.read_timeout,
+                "connect_timeout": self.walker.connect_timeout, "retry": self.retry,
+                "breaker": self.breaker, "pool_size": self.providers.pool_size}
+
+    def __reduce__(self) -> tuple:
+        identity = self.__dict__.setdefault("_identity", os.urandom(8).hex())
+        return _rebuilt, (*self._settings(), identity)
+
+    def _settings(self) -> tuple:
+        # The lockfile as found here: an absolute path, or "the bundled one" (whose path is
+        # where llmring is installed, which differs from machine to machine).
+        source = self.store.source
+        path = None if source == "bundled" else os.path.abspath(self.store.path)
+        return type(self), path, source, self._options()
+
+    def _forked(self) -> None:
+        # In a child process after fork (gunicorn, Celery prefork, multiprocessing): the
+        # parent's connections, threads and locks are not this process's; make them anew.
+        self.store.forked()
+        self.resolver.forked()
+        self.providers.forked()
+        self.breaker.state.forked()
+
     def __enter__(self) -> Ring:
         return self
 
@@ -259,6 +302,34 @@ class Ring:
 
     def __repr__(self) -> str:
         return f"<Ring lockfile={str(self.store.path)!r} ({self.store.source})>"
+
+
+# This process's copies of Rings pickled elsewhere, by the identity of the Ring pickled: the
+# tasks a worker receives, each with its own pickle of one Ring, share one copy (and its
+# connections). A few, newest last: a worker may serve many clients over its life.
+_COPIES: dict = {}
+_MAX_COPIES = 16
+
+
+def _rebuilt(cls: type, path: Optional[str], source: str, options: dict, identity: str) -> Ring:
+    """A pickled Ring, made again from its lockfile and settings; the copy this process
+    already has of that Ring, unless one of them changed since."""
+    import pickle
+
+    settings = pickle.dumps((cls, path, source, options))
+    ring = _COPIES.get(identity)
+    if ring is not None and pickle.dumps(ring._settings()) == settings:
+        return ring
+    from .lockfile import BUNDLED
+
+    ring = cls(BUNDLED if path is None else path, **options)
+    ring.store.found_as(source)
+    ring._identity = identity
+    _COPIES.pop(identity, None)
+    _COPIES[identity] = ring
+    while len(_COPIES) > _MAX_COPIES:
+        _COPIES.pop(next(iter(_COPIES)), None)
+    return ring
 
 
 def _checked_refs(alias: str, models: Union[str, list]) -> list:

@@ -35,6 +35,10 @@ class State:
         """Seconds of rest `ref` has left; 0 when it is not resting."""
         raise NotImplementedError
 
+    def forked(self) -> None:
+        """Called in a child process right after fork (a Ring's fork hook): re-make what must
+        not be shared with the parent (locks, connections). Nothing by default."""
+
 
     # -- client-side limits and shared cool-downs ([limits.*] in the lockfile) ------------------
     def admit(self, key: str, limit: Limit, tokens: int, lease: float) -> tuple:
@@ -105,6 +109,16 @@ class MemoryState(State):
         with self._lock:
             self._failures.pop(ref, None)
             self._until.pop(ref, None)
+
+    def forked(self) -> None:
+        # The child starts empty: the parent's calls in flight do not exist here, so nothing
+        # they counted may hold room, and its lock may be held by a thread that is gone.
+        self.__init__(self.clock)  # type: ignore[misc]
+
+    def __reduce__(self) -> tuple:
+        # Pickled (a Ring sent to another process or machine), it arrives empty: what this
+        # process learned is about this process, and its clock is this machine's.
+        return type(self), ()
 
     def rest(self, ref: str, seconds: float) -> None:
         with self._lock:

@@ -83,6 +83,17 @@ class LockfileStore:
             self._lockfile = None
             self._on_change()
 
+    def forked(self) -> None:
+        """In a child process after fork: a new lock (the parent's may be held by a thread
+        that does not exist here); the file is read again on first use."""
+        self._lock = threading.RLock()
+        self._lockfile = self._stamp = None
+
+    def found_as(self, source: str) -> None:
+        """Say how the file was found (a Ring rebuilt from a pickle keeps its parent's answer,
+        so a bundled lockfile stays one that is never edited)."""
+        self._located = lf_mod.Located(self.path, source)
+
     def edit_path(self) -> Path:
         """Where edits go: the file being read, or write_target() instead of the bundled one."""
         return write_target() if self.source == "bundled" else self.path
