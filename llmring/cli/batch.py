@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 import click
 
-from .common import file_option, profile_option, ring_for
+from .common import file_option, profile_option
 
 EXIT_SOME_FAILED = 3  # the run finished, but some items failed or some input lines were skipped
 PROGRESS_EVERY = 0.2  # seconds between progress-bar redraws
@@ -37,7 +37,9 @@ def batch(alias: str, source: str, output: str, concurrency: int, profile: Optio
     start, 2 bad usage, 3 some items failed or input lines were skipped, 130 interrupted."""
     if source != "-" and os.path.abspath(source) == os.path.abspath(output):
         raise click.UsageError("-o must be another file than IN.jsonl.")
-    ring = ring_for(file)
+    from ..ring import Ring
+
+    ring = Ring(lockfile_path=file, pool_size=max(64, concurrency))  # a kept-alive connection per call in flight
     try:
         ring.resolve(alias, profile)  # a typo in the alias fails here, before the output is touched
         done = _resume(output)
