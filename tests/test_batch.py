@@ -205,3 +205,19 @@ def test_breaking_out_of_a_for_loop_ends_the_workers(tmp_path):
         if i == 3:
             break  # the iterator is dropped here, not closed by hand
     assert wait_for(lambda: not map_threads(), 30)
+
+
+def test_async_map_left_by_break_alone_ends_its_workers(tmp_path):
+    path = write_lock(tmp_path, ["mock:echo"])
+
+    async def main():
+        async with AsyncRing(path) as ring:
+            async for _ in ring.map("a", itertools.repeat("x"), concurrency=4):
+                break  # no aclose(): the event loop finalises the abandoned generator
+            for _ in range(1500):  # up to 30 s, without blocking the loop that must close it
+                if not map_threads():
+                    return True
+                await asyncio.sleep(0.02)
+            return False
+
+    assert asyncio.run(main())

@@ -114,6 +114,14 @@ def test_bad_lines_are_reported_by_number_and_skipped_the_rest_answered(tmp_path
     assert "8 bad input lines skipped" in result.stderr.splitlines()[-1]
 
 
+def test_a_line_that_is_not_utf8_is_a_bad_line(tmp_path, openai):
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b'{"id": 1, "prompt": "\xff\xfe"}\n{"id": 2, "prompt": "ok"}\n')
+    result = batch("a", str(source), "-o", "out.jsonl")
+    assert result.exit_code == 3 and f"{source} line 1: it is not UTF-8 text; skipped." in result.stderr
+    assert [r["id"] for r in rows(tmp_path / "out.jsonl")] == [2]
+
+
 def test_a_second_run_skips_ids_already_answered(tmp_path, openai):
     source = write_input(tmp_path, [{"id": i, "prompt": f"p{i}"} for i in range(4)])
     (tmp_path / "out.jsonl").write_text(json.dumps({"id": 0, "content": "P0"}) + "\n"
