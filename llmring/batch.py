@@ -117,28 +117,52 @@ class Dispatch:
             self._queue.put(_STOP)
 
 
+class _InOrder:
+    """The results still to hand back, oldest first, and the inputs' own error if they broke."""
+
+    def __init__(self, call: Callable[[Any], Any], concurrency: int) -> None:
+        self.dispatch = Dispatch(call, concurrency)
+        self.pending: collections.deque = collections.deque()
+        self.reading = True
+        self.broken: Optional[Exception] = None  # raised after the results of the items before it
+
+    def wants_more(self) -> bool:
+        return self.reading and len(self.pending) < self.dispatch.window
+
+    def add(self, item: Any) -> None:
+        self.pending.append(self.dispatch.submit(item))
+
+    def end(self, error: Optional[Exception] = None) -> None:
+        self.reading, self.broken = False, error
+
+    def head(self) -> Optional[Future]:
+        """The oldest result's future; None when every result was handed back."""
+        if self.pending:
+            return self.pending.popleft()
+        if self.broken is not None:
+            raise self.broken
+        return None
+
+
 def run(call: Callable[[Any], Any], inputs: Iterable, concurrency: int) -> Iterator[Any]:
     """Results of `call` over `inputs`, in input order (see the module docstring)."""
-    dispatch = Dispatch(call, concurrency)
-    pending: collections.deque = collections.deque()
-    items: Any = iter(inputs)
-    broken = None  # the inputs' own exception: raised after the results of the items before it
+    batch = _InOrder(call, concurrency)
+    items = iter(inputs)
     try:
         while True:
-            while items is not None and len(pending) < dispatch.window:
+            while batch.wants_more():
                 try:
-                    pending.append(dispatch.submit(next(items)))
+                    batch.add(next(items))
                 except StopIteration:
-                    items = None
-                except Exception as e:  # noqa: BLE001 - re-raised in its place, below
-                    items, broken = None, e
-            if not pending:
-                if broken is not None:
-                    raise broken
+                    batch.end()
+                except Exception as e:  # noqa: BLE001 - re-raised in its place by head()
+                    batch.end(e)
+            future = batch.head()
+            if future is None:
                 return
-            yield pending.popleft().result()
+            yield future.result()
     finally:
-        dispatch.close()
+        batch.dispatch.close()
 
 
 async def run_async(call: Callable[[Any], Any], inputs: Any, concurrency: int) -> AsyncIterator[Any]:
@@ -146,26 +170,23 @@ async def run_async(call: Callable[[Any], Any], inputs: Any, concurrency: int) -
     iterable or an async iterable."""
     import asyncio
 
-    dispatch = Dispatch(call, concurrency)
-    pending: collections.deque = collections.deque()
-    items: Any = (inputs if hasattr(inputs, "__aiter__") else _as_async(inputs)).__aiter__()
-    broken = None
+    batch = _InOrder(call, concurrency)
+    items = (inputs if hasattr(inputs, "__aiter__") else _as_async(inputs)).__aiter__()
     try:
         while True:
-            while items is not None and len(pending) < dispatch.window:
+            while batch.wants_more():
                 try:
-                    pending.append(dispatch.submit(await items.__anext__()))
+                    batch.add(await items.__anext__())
                 except StopAsyncIteration:
-                    items = None
-                except Exception as e:  # noqa: BLE001 - re-raised in its place, below
-                    items, broken = None, e
-            if not pending:
-                if broken is not None:
-                    raise broken
+                    batch.end()
+                except Exception as e:  # noqa: BLE001 - re-raised in its place by head()
+                    batch.end(e)
+            future = batch.head()
+            if future is None:
                 return
-            yield await asyncio.wrap_future(pending.popleft())
+            yield await asyncio.wrap_future(future)
     finally:
-        dispatch.close()
+        batch.dispatch.close()
 
 
 async def _as_async(inputs: Iterable) -> AsyncIterator[Any]:
