@@ -144,10 +144,14 @@ class _InOrder:
         return None
 
 
-def run(call: Callable[[Any], Any], inputs: Iterable, concurrency: int) -> Iterator[Any]:
-    """Results of `call` over `inputs`, in input order (see the module docstring)."""
+def run(call: Callable[[Any], Any], inputs: Iterable, concurrency: int,
+        unread: Optional[list] = None) -> Iterator[Any]:
+    """Results of `call` over `inputs`, in input order (see the module docstring). When the
+    iteration stops early (Ctrl-C while waiting), the results that were finished but not yet
+    handed back are added to `unread`, in input order, so the caller can still keep them."""
     batch = _InOrder(call, concurrency)
     items = iter(inputs)
+    waiting = None
     try:
         while True:
             while batch.wants_more():
@@ -157,12 +161,16 @@ def run(call: Callable[[Any], Any], inputs: Iterable, concurrency: int) -> Itera
                     batch.end()
                 except Exception as e:  # noqa: BLE001 - re-raised in its place by head()
                     batch.end(e)
-            future = batch.head()
-            if future is None:
+            waiting = batch.head()
+            if waiting is None:
                 return
-            yield future.result()
+            result, waiting = waiting.result(), None
+            yield result
     finally:
         batch.dispatch.close()
+        if unread is not None:
+            left = ([waiting] if waiting is not None else []) + list(batch.pending)
+            unread.extend(f.result() for f in left if f.done() and not f.cancelled())
 
 
 async def run_async(call: Callable[[Any], Any], inputs: Any, concurrency: int) -> AsyncIterator[Any]:

@@ -218,6 +218,31 @@ def test_ctrl_c_leaves_a_valid_file_exits_130_and_the_next_run_finishes(tmp_path
 
 
 @pytest.mark.slow
+def test_ctrl_c_keeps_answers_that_finished_before_a_slow_first_item(tmp_path, server):
+    write_lock(tmp_path, ["openai:gpt-4o-mini"])
+    server.add("POST", "/v1/chat/completions", lambda rec: Reply(
+        delay=30 if rec.json()["messages"][-1]["content"] == "p0" else 0,
+        json=openai_reply(rec.json()["messages"][-1]["content"]).json))
+    source = write_input(tmp_path, [{"id": i, "prompt": f"p{i}"} for i in range(4)])
+    env = {**os.environ, "OPENAI_BASE_URL": server.url + "/v1", "OPENAI_API_KEY": "sk-test"}
+    proc = subprocess.Popen([str(LLMRING), "batch", "a", str(source), "-o", "out.jsonl", "-c", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path)
+    try:
+        # One worker hangs on p0; the other asks p1, p2, then p3: once p3 is asked, the answers
+        # to p1 and p2 are in hand, waiting for p0's turn.
+        assert wait_for(lambda: len(server.requests) >= 4, 60)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    ids = [r["id"] for r in rows(tmp_path / "out.jsonl")]
+    assert {1, 2} <= set(ids) and 0 not in ids and len(ids) == len(set(ids))
+    assert all(r["content"] == f"p{r['id']}" for r in rows(tmp_path / "out.jsonl"))  # each answer under its own id
+
+
+@pytest.mark.slow
 def test_after_kill_9_a_rerun_completes_every_id_exactly_once(tmp_path, server, monkeypatch):
     proc = start(tmp_path, server, 30, "--concurrency", "3")
     try:

@@ -6,7 +6,6 @@ drops such an unfinished last line and skips every id already in the output."""
 
 from __future__ import annotations
 
-import collections
 import json
 import os
 import sys
@@ -50,15 +49,29 @@ def batch(alias: str, source: str, output: str, concurrency: int, profile: Optio
 
 
 def _run(ring: Any, alias: str, profile: Optional[str], concurrency: int, job: _Job, done: set) -> int:
+    from .. import batch as engine
+
+    ask = engine.call_for(ring, alias, profile, {})
+
+    def answer(item: tuple) -> tuple:  # the id travels with its answer, whatever order they finish in
+        try:
+            return item[0], ask(item[1])
+        except Exception as e:  # noqa: BLE001 - that item's error row
+            return item[0], e
+
     lines = _lines(sys.stdin.buffer if job.source == "-" else open(job.source, "rb"))  # noqa: SIM115
-    results = ring.map(alias, _requests(alias, lines, done, job), concurrency=concurrency, profile=profile)
+    unread: list = []  # on Ctrl-C: answers that came before their turn, still to be written
+    results = engine.run(answer, _requests(alias, lines, done, job), concurrency, unread)
     with open(job.output, "ab", buffering=0) as out:  # unbuffered: one write per row, nothing held back
         try:
-            for result in results:
-                out.write(_row(job.ids.popleft(), result))
+            for item_id, result in results:
+                out.write(_row(item_id, result))
                 job.count(result)
         except KeyboardInterrupt:
             results.close()
+            for item_id, result in unread:
+                out.write(_row(item_id, result))
+                job.count(result)
             job.finish("Interrupted")
             return 130
         finally:
@@ -73,7 +86,7 @@ def _lines(f: Any) -> Any:
 
 
 def _requests(alias: str, lines: Any, done: set, job: _Job) -> Any:
-    """The requests to send, in file order; bad lines reported, lines already done skipped."""
+    """(id, request) to send, in file order; bad lines reported, lines already done skipped."""
     first_seen: dict = {}
     for number, raw in lines:
         if not raw.strip():
@@ -90,8 +103,7 @@ def _requests(alias: str, lines: Any, done: set, job: _Job) -> Any:
         first_seen[key] = number
         if key in done:
             continue
-        job.ids.append(item_id)
-        yield request
+        yield item_id, request
 
 
 def _parse(alias: str, raw: bytes) -> tuple:
@@ -176,7 +188,6 @@ class _Job:
 
     def __init__(self, source: str, output: str, before: int) -> None:
         self.source, self.output, self.before = source, output, before
-        self.ids: collections.deque = collections.deque()  # ids of the items in flight, in order
         self.answered = self.failed = self.bad = self.unpriced = 0
         self.spent = 0.0
         self.started = time.monotonic()
