@@ -3,7 +3,7 @@ concurrency=1000)` and `AsyncRing.map`, against the ideal 0.1 s and against a ra
 (1,000 `requests` posts on a 1,000-thread pool). Each side runs in its own fresh process, so
 its peak RSS is its own.
 
-    python bench/map_bench.py ring|async|raw URL LOCKFILE CALLS     # one child run, prints JSON
+    python bench/map_bench.py ring|async|gather|raw URL LOCKFILE CALLS    # one child run, prints JSON
 """
 
 from __future__ import annotations
@@ -43,10 +43,13 @@ def _ring_round(side: str, url: str, lockfile: str, calls: int) -> object:
     ring = AsyncRing(lockfile, pool_size=calls)
     ring.ring.chat(ALIAS, PROMPT)
 
-    async def gather() -> int:
+    async def mapped() -> int:
         return sum([1 async for r in ring.map(ALIAS, [PROMPT] * calls, concurrency=calls) if r.content])
 
-    return lambda: asyncio.run(gather())
+    async def gathered() -> int:  # before map: chat() on the AsyncRing's default 256-thread pool
+        return sum(1 for r in await asyncio.gather(*(ring.chat(ALIAS, PROMPT) for _ in range(calls))) if r.content)
+
+    return lambda: asyncio.run(mapped() if side == "async" else gathered())
 
 
 def _raw_round(url: str, calls: int) -> object:
@@ -96,7 +99,7 @@ def measure_map(scale: Scale, with_profile: bool = False) -> Result:
     result = Result("map")
     with tempfile.TemporaryDirectory() as tmp, serve(delay_ms=DELAY_MS) as url:
         lockfile = write_bench_lockfile(Path(tmp))
-        sides = {side: _run_child(side, url, lockfile, calls) for side in ("ring", "async", "raw")}
+        sides = {side: _run_child(side, url, lockfile, calls) for side in ("ring", "async", "gather", "raw")}
     ideal = DELAY_MS / 1000
     raw = sides["raw"]
     for side, label in (("ring", "Ring.map"), ("async", "AsyncRing.map")):
@@ -110,6 +113,9 @@ def measure_map(scale: Scale, with_profile: bool = False) -> Result:
                                median(raw["cpus"][1:]) * 1000, "ms", "CPU seconds of the client process per round"))
         result.rows.append(Row(f"{label} peak RSS vs raw", got["peak_kib"], raw["peak_kib"], "KiB",
                                f"aim <= {AIM_RSS_MIB} MiB; {got['start_kib'] // 1024} MiB at start"))
+    mapped, gathered = (median(sides[side]["walls"][1:]) * 1000 for side in ("ring", "gather"))
+    result.rows.append(Row("Ring.map vs AsyncRing.chat + gather (256 threads)", mapped, gathered, "ms",
+                           "the same calls the way AsyncRing ran them before map"))
     result.data.update(sides)
     return result
 
