@@ -133,6 +133,20 @@ def test_a_second_run_skips_ids_already_answered(tmp_path, openai):
     assert "2 already in out.jsonl" in result.stderr
 
 
+def test_retry_failed_asks_the_failed_items_again_and_replaces_their_rows(tmp_path, openai):
+    source = write_input(tmp_path, [{"id": i, "prompt": f"p{i}"} for i in range(3)])
+    out = tmp_path / "out.jsonl"
+    out.write_text(json.dumps({"id": 0, "content": "P0", "error": None}) + "\n"
+                   + json.dumps({"id": 1, "content": None, "error": {"kind": "server", "message": "503"}}) + "\n")
+    os.chmod(out, 0o640)
+    result = batch("a", str(source), "-o", "out.jsonl", "--retry-failed")
+    assert result.exit_code == 0, result.stderr
+    assert "Asking 1 failed item again." in result.stderr
+    assert sorted(asked(openai)) == ["p1", "p2"]
+    assert [(r["id"], r["error"]) for r in rows(out)] == [(0, None), (1, None), (2, None)]
+    assert os.stat(out).st_mode & 0o777 == 0o640 and [p.name for p in tmp_path.glob(".llmring-batch-*")] == []
+
+
 def test_an_unfinished_last_row_is_dropped_and_its_item_asked_again(tmp_path, openai):
     source = write_input(tmp_path, [{"id": i, "prompt": f"p{i}"} for i in range(3)])
     (tmp_path / "out.jsonl").write_text(json.dumps({"id": 0, "content": "P0"}) + '\n{"id": 1, "cont')

@@ -27,12 +27,16 @@ PROGRESS_EVERY = 0.2  # seconds between progress-bar redraws
               help="JSONL file the answers are appended to; ids already in it are skipped (resume).")
 @click.option("--concurrency", "-c", type=click.IntRange(min=1), default=16, show_default=True,
               help="Calls in flight at once.")
+@click.option("--retry-failed", is_flag=True,
+              help="Ask the items whose rows in --output are errors again (their rows are replaced).")
 @profile_option
 @file_option
-def batch(alias: str, source: str, output: str, concurrency: int, profile: Optional[str], file: Optional[str]) -> None:
+def batch(alias: str, source: str, output: str, concurrency: int, retry_failed: bool, profile: Optional[str],
+          file: Optional[str]) -> None:
     """Answer each line of IN.jsonl through ALIAS: {"id": ..., "prompt": "..."} or {"id": ...,
     "messages": [...], ...chat parameters}. Writes one line per item to --output: id, content,
-    model, usage, cost, error. Run it again to resume. Exit codes: 0 all answered, 1 could not
+    model, usage, cost, error. Run it again to resume (--retry-failed: also ask the failed
+    items again). Exit codes: 0 all answered, 1 could not
     start, 2 bad usage, 3 some items failed or input lines were skipped, 130 interrupted."""
     if source != "-" and os.path.abspath(source) == os.path.abspath(output):
         raise click.UsageError("-o must be another file than IN.jsonl.")
@@ -41,6 +45,9 @@ def batch(alias: str, source: str, output: str, concurrency: int, profile: Optio
     ring = Ring(lockfile_path=file, pool_size=max(64, concurrency))  # a kept-alive connection per call in flight
     try:
         ring.resolve(alias, profile)  # a typo in the alias fails here, before the output is touched
+        if retry_failed and os.path.exists(output):
+            dropped = _drop_failed(output)
+            click.echo(f"Asking {dropped} failed item{'s' if dropped != 1 else ''} again.", err=True)
         done = _resume(output)
         job = _Job(source, output, len(done))
         sys.exit(_run(ring, alias, profile, concurrency, job, done))
@@ -173,6 +180,33 @@ def _resume(path: str) -> set:
             if not raw.endswith(b"\n"):  # a whole row whose newline was lost
                 f.write(b"\n")
     return done
+
+
+def _drop_failed(path: str) -> int:
+    """Remove the rows of failed items from the output, atomically (a copy replaces it, so a
+    crash leaves the old file); how many were removed."""
+    import shutil
+    import tempfile
+
+    dropped = 0
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".llmring-batch-")
+    try:
+        with open(path, "rb") as src, os.fdopen(fd, "wb") as dst:
+            for raw in src:
+                try:
+                    failed = json.loads(raw).get("error") is not None
+                except (ValueError, AttributeError):  # not a row: _resume reports it
+                    failed = False
+                dropped += failed
+                if not failed:
+                    dst.write(raw)
+        if dropped:
+            shutil.copymode(path, tmp)
+            os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return dropped
 
 
 def _row_id(raw: bytes) -> Optional[str]:
