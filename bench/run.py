@@ -22,6 +22,7 @@ from pathlib import Path
 
 from http_bench import measure_async, measure_chat, measure_stream
 from lockfile_bench import measure_lockfile
+from map_bench import measure_map
 from memory_bench import measure_memory
 from startup_bench import measure_cli, measure_startup
 from timing import Result, Scale
@@ -34,6 +35,7 @@ MEASUREMENTS = {
     "async": measure_async,
     "stream": measure_stream,
     "memory": measure_memory,
+    "map": measure_map,
 }
 PROFILED = {"lockfile", "chat", "stream"}
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import time
 import weakref
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 from . import prepare
@@ -220,6 +221,17 @@ class Ring:
         return Stream(chunks())
 
     chat_stream = stream
+
+    def map(self, target: str, inputs: Iterable, *, concurrency: int = 16, profile: Optional[str] = None,
+            **params: Any) -> Iterator[Any]:
+        """chat() over many inputs at once, `concurrency` calls in flight: yields, in input order,
+        each item's LLMResponse or its exception (one failure never ends the batch). An input is
+        a prompt, a list of messages, a dict of chat() parameters or an LLMRequest; `params`
+        apply to every item. Reads `inputs` lazily; leaving the loop stops the calls."""
+        from . import batch
+
+        concurrency = batch.check_concurrency(concurrency)
+        return batch.run(batch.call_for(self, target, profile, params), inputs, concurrency)
 
     def _prepare(self, target: Any, messages: Any, profile: Optional[str], params: dict) -> tuple:
         request = prepare.build(target, messages, params)

@@ -1,0 +1,223 @@
+"""Ring.map and AsyncRing.map: many calls at once, results in input order, one failure per item."""
+
+import asyncio
+import itertools
+import threading
+
+import pytest
+from httpfake import Reply, wait_for
+
+from llmring import AsyncRing, LLMRequest, LLMResponse, Ring
+from llmring.exceptions import AliasNotFoundError, AllModelsFailedError, ConfigurationError
+
+
+def write_lock(tmp_path, models, alias="a"):
+    refs = ", ".join(f'"{m}"' for m in models)
+    path = tmp_path / "llmring.lock"
+    path.write_text('version = "1.0"\ndefault_profile = "default"\n\n[profiles.default]\nname = "default"\n\n'
+                    f'[[profiles.default.bindings]]\nalias = "{alias}"\nmodels = [{refs}]\n')
+    return path
+
+
+def openai_reply(text):
+    return Reply(json={"id": "x", "object": "chat.completion", "model": "gpt-4o-mini",
+                       "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                                    "finish_reason": "stop"}],
+                       "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}})
+
+
+@pytest.fixture
+def openai_ring(tmp_path, server, monkeypatch):
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url + "/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    with Ring(write_lock(tmp_path, ["openai:gpt-4o-mini"])) as ring:
+        yield ring
+
+
+def prompt_of(rec):
+    return rec.json()["messages"][-1]["content"]
+
+
+def map_threads():
+    return [t for t in threading.enumerate() if t.name.startswith("llmring-map")]
+
+
+def test_results_come_in_input_order_even_when_answers_arrive_out_of_order(openai_ring, server):
+    last_answered = threading.Event()
+
+    def reply(rec):
+        prompt = prompt_of(rec)
+        if prompt == "p0":  # the first item waits until the last one was answered
+            assert last_answered.wait(30)
+        if prompt == "p4":
+            last_answered.set()
+        return openai_reply(prompt.upper())
+
+    server.add("POST", "/v1/chat/completions", reply)
+    results = list(openai_ring.map("a", [f"p{i}" for i in range(5)], concurrency=5))
+    assert [r.content for r in results] == ["P0", "P1", "P2", "P3", "P4"]
+    assert all(r.model == "openai:gpt-4o-mini" and r.alias == "a" for r in results)
+
+
+def test_one_failure_is_that_items_exception_and_the_batch_goes_on(tmp_path):
+    ring = Ring(write_lock(tmp_path, ["mock:echo"]))
+    inputs = ["one", LLMRequest(model="mock:fail-auth", messages="two"), 3, "four"]
+    results = list(ring.map("a", inputs, concurrency=2))
+    assert isinstance(results[0], LLMResponse) and results[0].content == "one"
+    assert isinstance(results[1], AllModelsFailedError) and results[1].kind == "auth"
+    assert isinstance(results[2], TypeError) and "not int" in str(results[2])
+    assert results[3].content == "four"
+
+
+def test_every_input_shape(tmp_path):
+    ring = Ring(write_lock(tmp_path, ["mock:echo"]))
+    inputs = ["a prompt",
+              [{"role": "system", "content": "be brief"}, {"role": "user", "content": "messages"}],
+              {"messages": "a dict", "max_tokens": 5},
+              LLMRequest(messages="a request")]
+    assert [r.content for r in ring.map("a", inputs, temperature=0.2)] == [
+        "a prompt", "messages", "a dict", "a request"]
+
+
+def test_shared_and_per_item_params_reach_the_request(openai_ring, server):
+    server.add("POST", "/v1/chat/completions", lambda rec: openai_reply(str(rec.json().get("max_tokens"))))
+    results = list(openai_ring.map("a", ["x", {"messages": "y", "max_tokens": 7}], max_tokens=3, temperature=0.5))
+    assert [r.content for r in results] == ["3", "7"]  # the item's own value wins
+    assert [rec.json()["temperature"] for rec in server.requests] == [0.5, 0.5]
+
+
+def test_mistakes_common_to_every_item_raise_at_once_before_any_call(tmp_path):
+    ring = Ring(write_lock(tmp_path, ["mock:echo"]))
+    pulled = []
+
+    def inputs():
+        pulled.append(1)
+        yield "x"
+
+    with pytest.raises(AliasNotFoundError):
+        ring.map("typo", inputs())
+    with pytest.raises(TypeError, match="unknown parameter"):
+        ring.map("a", inputs(), temprature=0.2)
+    with pytest.raises(ConfigurationError, match="concurrency"):
+        ring.map("a", inputs(), concurrency=0)
+    assert pulled == []
+
+
+def test_inputs_are_read_lazily_and_leaving_the_loop_stops_the_calls(openai_ring, server):
+    server.add("POST", "/v1/chat/completions", lambda rec: openai_reply(prompt_of(rec)))
+    pulled = []
+
+    def endless():
+        for i in itertools.count():
+            pulled.append(i)
+            yield f"p{i}"
+
+    results = openai_ring.map("a", endless(), concurrency=3)
+    first = [next(results).content for _ in range(10)]
+    assert first == [f"p{i}" for i in range(10)]
+    assert len(pulled) <= 10 + 2 * 3  # never more than the window ahead of the consumer
+    results.close()
+    assert wait_for(lambda: not map_threads(), 30)  # every worker ended
+    taken = len(pulled)
+    assert len(server.requests) <= taken  # nothing dispatched after leaving, nothing queued is sent
+
+
+def test_never_more_threads_than_the_concurrency(tmp_path):
+    ring = Ring(write_lock(tmp_path, ["mock:echo"]))
+    seen = []
+    for _ in ring.map("a", (f"p{i}" for i in range(40)), concurrency=3):
+        seen.append(len(map_threads()))
+    assert max(seen) <= 3
+    assert wait_for(lambda: not map_threads(), 30)
+
+
+def test_a_few_items_start_only_a_few_threads(tmp_path):
+    ring = Ring(write_lock(tmp_path, ["mock:echo"]))
+    results = ring.map("a", ["x", "y"], concurrency=500)
+    assert next(results).content == "x"
+    assert len(map_threads()) <= 2
+    assert next(results).content == "y"
+
+
+def test_an_error_of_the_inputs_comes_after_the_items_before_it(tmp_path):
+    ring = Ring(write_lock(tmp_path, ["mock:echo"]))
+
+    def inputs():
+        yield "x"
+        yield "y"
+        raise ValueError("the input file is broken")
+
+    out = []
+    with pytest.raises(ValueError, match="broken"):
+        for r in ring.map("a", inputs()):
+            out.append(r.content)
+    assert out == ["x", "y"]
+
+
+def test_async_map_in_order_from_an_async_iterable(tmp_path):
+    path = write_lock(tmp_path, ["mock:echo"])
+
+    async def inputs():
+        for i in range(20):
+            yield f"p{i}"
+
+    async def main():
+        async with AsyncRing(path) as ring:
+            return [r.content async for r in ring.map("a", inputs(), concurrency=4)]
+
+    assert asyncio.run(main()) == [f"p{i}" for i in range(20)]
+
+
+def test_async_map_keeps_failures_per_item_and_stops_when_left(tmp_path):
+    path = write_lock(tmp_path, ["mock:echo"])
+    pulled = []
+
+    def endless():
+        for i in itertools.count():
+            pulled.append(i)
+            yield LLMRequest(model="mock:fail-server", messages="x") if i == 1 else f"p{i}"
+
+    async def main():
+        async with AsyncRing(path) as ring:
+            results = ring.map("a", endless(), concurrency=2)
+            out = []
+            async for r in results:
+                out.append(r)
+                if len(out) == 5:
+                    break
+            await results.aclose()
+            return out
+
+    out = asyncio.run(main())
+    assert out[0].content == "p0" and isinstance(out[1], AllModelsFailedError) and out[4].content == "p4"
+    assert len(pulled) <= 5 + 2 * 2
+    assert wait_for(lambda: not map_threads(), 30)
+
+
+def test_async_map_outside_an_event_loop_is_a_plain_iterator(tmp_path):
+    with AsyncRing(write_lock(tmp_path, ["mock:echo"])) as ring:
+        assert [r.content for r in ring.map("a", ["x", "y"])] == ["x", "y"]
+
+
+def test_breaking_out_of_a_for_loop_ends_the_workers(tmp_path):
+    ring = Ring(write_lock(tmp_path, ["mock:echo"]))
+    for i, _ in enumerate(ring.map("a", itertools.repeat("x"), concurrency=4)):
+        if i == 3:
+            break  # the iterator is dropped here, not closed by hand
+    assert wait_for(lambda: not map_threads(), 30)
+
+
+def test_async_map_left_by_break_alone_ends_its_workers(tmp_path):
+    path = write_lock(tmp_path, ["mock:echo"])
+
+    async def main():
+        async with AsyncRing(path) as ring:
+            async for _ in ring.map("a", itertools.repeat("x"), concurrency=4):
+                break  # no aclose(): the event loop finalises the abandoned generator
+            for _ in range(1500):  # up to 30 s, without blocking the loop that must close it
+                if not map_threads():
+                    return True
+                await asyncio.sleep(0.02)
+            return False
+
+    assert asyncio.run(main())
