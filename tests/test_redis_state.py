@@ -1,0 +1,347 @@
+"""The State contract on a real redis-server (tests/redisfix.py), the fallback to in-process
+state when Redis dies mid-run, and how a Ring picks its state."""
+
+import logging
+import pickle
+import subprocess
+import sys
+import threading
+
+import pytest
+from httpfake import closed_port, wait_for
+from redisfix import RedisServer
+
+from llmring import Ring
+from llmring.exceptions import ConfigurationError
+from llmring.redis_state import FAILURES_TTL, POLL, RedisState
+from llmring.state import Limit, MemoryState
+from llmring.state_select import FallbackState, state_for
+
+REF = "openai:gpt-4o-mini"
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory):
+    s = RedisServer(tmp_path_factory.mktemp("redis"))
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def redis_state(redis_server):
+    s = RedisState(redis_server.fresh_url())
+    yield s
+    s.close()
+
+
+# MemoryState joins these when helper "limits" has given it admit/release/cool/cooling.
+@pytest.fixture(params=["memory", "redis"])
+def state(request, redis_server):
+    if request.param == "memory":
+        yield MemoryState()
+        return
+    s = RedisState(redis_server.fresh_url())
+    yield s
+    s.close()
+
+
+def age(s, key, seconds):
+    """Move everything `key` took `seconds` into the past (the 60 s window cannot be waited for)."""
+    for kind in ("window", "inflight"):
+        k = s._key(kind, key)
+        for member, score in s.client.zrange(k, 0, -1, withscores=True):
+            s.client.zadd(k, {member: score - seconds * 1000})
+
+
+def lockfile(tmp_path, models):
+    refs = ", ".join(f'"{m}"' for m in models)
+    path = tmp_path / "llmring.lock"
+    path.write_text('version = "1.0"\ndefault_profile = "default"\n\n[profiles.default]\nname = "default"\n'
+                    f'\n[[profiles.default.bindings]]\nalias = "a"\nmodels = [{refs}]\n')
+    return path
+
+
+# -- the circuit breaker's storage -----------------------------------------------------------------
+def test_failures_count_up_and_a_success_forgets_them_and_the_rest(state):
+    assert [state.failure(REF) for _ in range(3)] == [1, 2, 3]
+    state.rest(REF, 30)
+    assert 0 < state.resting(REF) <= 30
+    state.success(REF)
+    assert state.resting(REF) == 0
+    assert state.failure(REF) == 1
+
+
+def test_a_rest_of_nothing_is_no_rest_and_models_are_separate(state):
+    state.rest(REF, 0)
+    assert state.resting(REF) == 0
+    state.rest(REF, 30)
+    assert state.resting("anthropic:claude") == 0
+    assert state.failure("anthropic:claude") == 1
+
+
+def test_rests_and_failure_counts_expire_in_redis(redis_state):
+    redis_state.failure(REF)
+    assert 0 < redis_state.client.ttl(redis_state._key("failures", REF)) <= FAILURES_TTL
+    redis_state.rest(REF, 0.2)
+    assert redis_state.resting(REF) > 0
+    assert wait_for(lambda: redis_state.resting(REF) == 0, 10)
+
+
+# -- limits ---------------------------------------------------------------------------------------
+def test_rpm_admits_up_to_the_limit_then_says_how_long_until_room(redis_state):
+    limit = Limit(rpm=3)
+    assert all(redis_state.admit("openai", limit, 10, 30)[0] == 0 for _ in range(3))
+    wait, ticket = redis_state.admit("openai", limit, 10, 30)
+    assert ticket is None and 55 < wait <= 60
+    age(redis_state, "openai", 61)  # the window slides: the three calls are more than a minute old
+    wait, ticket = redis_state.admit("openai", limit, 10, 30)
+    assert wait == 0 and ticket
+
+
+def test_rpm_room_comes_when_the_oldest_call_leaves_the_window(redis_state):
+    limit = Limit(rpm=2)
+    redis_state.admit("k", limit, 1, 30)
+    age(redis_state, "k", 40)
+    redis_state.admit("k", limit, 1, 30)
+    wait, _ = redis_state.admit("k", limit, 1, 30)
+    assert 15 < wait <= 20  # the first call leaves the window in 20 s, not the second in 60
+
+
+def test_tpm_counts_the_estimate_and_the_usage_reported_replaces_it(redis_state):
+    limit = Limit(tpm=100)
+    wait, ticket = redis_state.admit("k", limit, 60, 30)
+    assert wait == 0
+    assert redis_state.admit("k", limit, 50, 30)[1] is None  # 60 + 50 > 100
+    redis_state.release("k", ticket, 30)  # it really used 30
+    assert redis_state.admit("k", limit, 50, 30)[0] == 0  # 30 + 50 <= 100
+    assert redis_state.admit("k", limit, 50, 30)[1] is None
+
+
+def test_tpm_says_when_enough_tokens_leave_the_window(redis_state):
+    limit = Limit(tpm=100)
+    redis_state.admit("k", limit, 60, 30)
+    age(redis_state, "k", 30)
+    redis_state.admit("k", limit, 30, 30)
+    wait, _ = redis_state.admit("k", limit, 50, 30)
+    assert 25 < wait <= 30  # room when the 60 leave, 30 s from now
+
+
+def test_a_release_without_usage_keeps_the_estimate(redis_state):
+    limit = Limit(tpm=100)
+    _, ticket = redis_state.admit("k", limit, 80, 30)
+    redis_state.release("k", ticket, None)
+    assert redis_state.admit("k", limit, 30, 30)[1] is None
+
+
+def test_a_call_larger_than_the_whole_tpm_goes_alone(redis_state):
+    limit = Limit(tpm=100)
+    assert redis_state.admit("k", limit, 500, 30)[0] == 0  # else it could never run
+    assert redis_state.admit("k", limit, 1, 30)[1] is None
+
+
+def test_concurrency_frees_a_slot_on_release(redis_state):
+    limit = Limit(concurrency=2)
+    tickets = [redis_state.admit("k", limit, 1, 30)[1] for _ in range(2)]
+    wait, ticket = redis_state.admit("k", limit, 1, 30)
+    assert ticket is None and 0 < wait <= POLL
+    redis_state.release("k", tickets[0], 5)
+    assert redis_state.admit("k", limit, 1, 30)[0] == 0
+
+
+def test_a_lease_not_released_frees_itself(redis_state):
+    limit = Limit(concurrency=1)
+    assert redis_state.admit("k", limit, 1, 0.3)[0] == 0  # a worker that dies mid-call
+    assert redis_state.admit("k", limit, 1, 0.3)[1] is None
+    assert wait_for(lambda: redis_state.admit("k", limit, 1, 30)[0] == 0, 10)
+
+
+def test_all_limits_must_have_room_and_a_refusal_takes_nothing(redis_state):
+    limit = Limit(rpm=5, tpm=100, concurrency=1)
+    _, ticket = redis_state.admit("k", limit, 10, 30)
+    assert redis_state.admit("k", limit, 10, 30)[1] is None  # concurrency is full
+    redis_state.release("k", ticket, None)
+    assert redis_state.admit("k", limit, 10, 30)[0] == 0
+    assert redis_state.client.zcard(redis_state._key("window", "k")) == 2
+
+
+def test_keys_are_prefixed_and_namespaces_are_separate(redis_server):
+    a, b = RedisState(redis_server.fresh_url()), RedisState(redis_server.fresh_url())
+    a.failure(REF)
+    a.admit("openai", Limit(rpm=1, concurrency=1), 5, 30)
+    a.cool("openai", 30)
+    assert b.admit("openai", Limit(rpm=1), 5, 30)[0] == 0 and b.cooling("openai") == 0
+    keys = a.client.keys(a.prefix + "*")
+    assert len(keys) == 4 and all(k.startswith(b"llmring:t") for k in keys)
+    assert all(a.client.pttl(k) > 0 for k in keys)  # nothing is left behind for ever
+
+
+# -- cool-downs -----------------------------------------------------------------------------------
+def test_a_cool_down_is_honoured_and_a_shorter_one_does_not_cut_it(redis_state):
+    assert redis_state.cooling("openai") == 0
+    redis_state.cool("openai", 30)
+    redis_state.cool("openai", 1)
+    assert 25 < redis_state.cooling("openai") <= 30
+    redis_state.cool("k", 0.2)
+    assert wait_for(lambda: redis_state.cooling("k") == 0, 10)
+
+
+# -- atomicity ------------------------------------------------------------------------------------
+HAMMER = """
+import sys
+from llmring.redis_state import RedisState
+from llmring.state import Limit
+s = RedisState(sys.argv[1])
+print(sum(s.admit("k", Limit(rpm=int(sys.argv[2])), 1, 30)[0] == 0 for _ in range(40)))
+"""
+
+
+def test_eight_threads_and_two_processes_never_take_more_than_the_rpm(redis_server):
+    url, rpm = redis_server.fresh_url(), 25
+    procs = [subprocess.Popen([sys.executable, "-c", HAMMER, url, str(rpm)], stdout=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    admitted, start = [], threading.Barrier(8)
+
+    def hammer():
+        s = RedisState(url)
+        start.wait()
+        admitted.append(sum(s.admit("k", Limit(rpm=rpm), 1, 30)[0] == 0 for _ in range(40)))
+
+    threads = [threading.Thread(target=hammer) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    from_procs = [int(p.communicate()[0]) for p in procs]
+    assert sum(admitted) + sum(from_procs) == rpm  # 400 tries: all the room is taken, never more
+
+
+def test_concurrent_holders_never_exceed_the_concurrency(redis_server):
+    url, lock, held, peak = redis_server.fresh_url(), threading.Lock(), [0], [0]
+
+    def worker():
+        s = RedisState(url)
+        for _ in range(30):
+            wait, ticket = s.admit("k", Limit(concurrency=3), 1, 30)
+            if ticket is None:
+                continue
+            with lock:
+                held[0] += 1
+                peak[0] = max(peak[0], held[0])
+            with lock:
+                held[0] -= 1
+            s.release("k", ticket, None)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert 1 <= peak[0] <= 3
+
+
+# -- fallback when Redis dies, and resuming ------------------------------------------------------
+def test_a_dead_redis_falls_back_with_one_warning_and_sharing_resumes(tmp_path, caplog):
+    server = RedisServer(tmp_path)
+    try:
+        state = FallbackState(RedisState(server.url), server.url, retry_every=0.2)
+        other = RedisState(server.url)
+        state.rest(REF, 30)
+        assert other.resting(REF) > 0  # shared
+        server.stop()
+        with caplog.at_level(logging.WARNING, logger="llmring"):
+            for _ in range(50):  # calls go on, with this process's own state
+                state.failure("x")
+                state.resting(REF)
+            assert not state.sharing
+            assert state.failure("x") == 51  # counted in process meanwhile
+            down = [r for r in caplog.records if "failed" in r.getMessage()]
+            assert len(down) == 1 and "ConnectionError" in down[0].getMessage()
+            server.start()  # same port
+            assert wait_for(lambda: state.resting("y") == 0 and state.sharing, 20)
+            assert [r.getMessage() for r in caplog.records if "is back" in r.getMessage()]
+        state.rest("y", 30)
+        assert other.resting("y") > 0  # shared again
+    finally:
+        server.close()
+
+
+def test_a_ticket_is_released_where_it_was_taken(tmp_path):
+    server = RedisServer(tmp_path)
+    try:
+        state = FallbackState(RedisState(server.url), server.url, retry_every=60)
+        wait, ticket = state.admit("k", Limit(concurrency=1), 1, 30)
+        assert ticket.startswith("s:")
+        server.stop()
+        state.release("k", ticket, 3)  # no exception: its lease frees the slot when it ends
+        assert not state.sharing
+    finally:
+        server.close()
+
+
+def test_a_ring_with_an_unreachable_redis_still_answers(tmp_path, caplog):
+    ring = Ring(lockfile(tmp_path, ["mock:echo"]), state_url=f"redis://127.0.0.1:{closed_port()}/0")
+    with caplog.at_level(logging.WARNING, logger="llmring"):
+        for _ in range(3):
+            assert ring.chat("a", "hello").content
+    assert len([r for r in caplog.records if "shared state" in r.getMessage()]) == 1
+
+
+def test_rings_sharing_a_redis_share_the_circuit_breaker(tmp_path, redis_server):
+    url = redis_server.fresh_url()
+    path = lockfile(tmp_path, ["mock:fail-server", "mock:echo"])
+    a, b = Ring(path, state_url=url), Ring(path, state_url=url)
+    a.walker.sleep = b.walker.sleep = lambda s: None
+    for _ in range(3):
+        a.chat("a", "hi")
+    assert b.breaker.is_open("mock:fail-server")
+    r = b.chat("a", "hi")
+    assert r.model == "mock:echo" and len(r.attempts) == 2 and r.attempts[0].skipped
+
+
+# -- selection ------------------------------------------------------------------------------------
+def test_no_url_keeps_state_in_the_process_and_never_loads_redis(tmp_path):
+    assert type(state_for()) is MemoryState
+    code = (f"import sys\nfrom llmring import Ring\nRing({str(lockfile(tmp_path, ['mock:echo']))!r}).chat('a', 'hi')\n"
+            "print('redis' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_the_env_url_is_used_and_an_explicit_empty_one_wins(monkeypatch, redis_server):
+    monkeypatch.setenv("LLMRING_STATE_URL", redis_server.url)
+    s = state_for()
+    assert isinstance(s, FallbackState) and isinstance(s.shared, RedisState)
+    assert type(state_for("")) is MemoryState
+
+
+def test_an_unknown_scheme_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("LLMRING_STATE_URL", "memcached://u:s3cret@host/0")
+    with pytest.raises(ConfigurationError) as e:
+        state_for()
+    assert "LLMRING_STATE_URL" in str(e.value) and "redis://" in str(e.value) and "s3cret" not in str(e.value)
+
+
+def test_without_redis_py_the_error_says_what_to_install():
+    code = ("import sys\nsys.modules['redis'] = None\nfrom llmring.state_select import state_for\n"
+            "from llmring.exceptions import ConfigurationError\n"
+            "try:\n    state_for('redis://127.0.0.1:1/0')\nexcept ConfigurationError as e:\n    print(e)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert 'pip install "llmring[redis]"' in out.stdout
+
+
+def test_the_password_never_shows(caplog):
+    url = f"redis://:s3cret-pw@127.0.0.1:{closed_port()}/0?namespace=app"
+    state = state_for(url)
+    with caplog.at_level(logging.WARNING, logger="llmring"):
+        state.failure(REF)
+    assert "s3cret" not in repr(state) + repr(state.shared) + caplog.text
+    assert "127.0.0.1" in caplog.text
+
+
+def test_states_pickle_as_their_url(redis_server):
+    url = redis_server.fresh_url()
+    state = state_for(url)
+    state.rest(REF, 30)
+    copy = pickle.loads(pickle.dumps(state))
+    assert isinstance(copy, FallbackState) and copy.resting(REF) > 0
+    assert copy.shared.prefix == state.shared.prefix
