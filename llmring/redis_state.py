@@ -143,8 +143,8 @@ class RedisState(State):
         args = [limit.rpm or 0, limit.tpm or 0, limit.concurrency or 0, max(0, int(tokens)),
                 max(1, int(lease * 1000)), uuid.uuid4().hex, POLL * 1000]
         got = self._admit(keys=[self._key("window", key), self._key("inflight", key)], args=args)
-        if len(got) == 2:
-            return 0.0, got[1].decode()
+        if len(got) == 2:  # bytes, or str when the URL asks for decode_responses
+            return 0.0, got[1] if isinstance(got[1], str) else got[1].decode()
         return float(got[0]) / 1000, None
 
     def release(self, key: str, ticket: str, tokens_used: Optional[int]) -> None:

@@ -5,21 +5,20 @@ never fails a call; the process carries on with its own state and says so once."
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 import time
+import weakref
 from typing import Any, Callable, Optional
 from urllib.parse import urlsplit
 
 from .exceptions import ConfigurationError
 from .state import Limit, MemoryState, State
+from .walker import _log
 
 ENV_URL = "LLMRING_STATE_URL"
 SCHEMES = ("redis", "rediss", "unix")
 RETRY_EVERY = 5.0  # seconds between tries of a shared state that failed: not on every call
-
-log = logging.getLogger("llmring")
 
 
 def state_for(url: Optional[str] = None) -> State:
@@ -63,6 +62,7 @@ class FallbackState(State):
         self._down = False
         self._retry_at = 0.0
         self._probing = False
+        _LIVE.add(self)
 
     @property
     def sharing(self) -> bool:
@@ -89,7 +89,7 @@ class FallbackState(State):
             first, self._down, self._probing = not self._down, True, False
             self._retry_at = self.clock() + self.retry_every
         if first:
-            log.warning("llmring: the shared state at %s failed (%s); limits, cool-downs and the circuit "
+            _log().warning("llmring: the shared state at %s failed (%s); limits, cool-downs and the circuit "
                         "breaker are this process's own until it is back (checked every %g s).",
                         self.name, _describe(error), self.retry_every)
 
@@ -99,7 +99,7 @@ class FallbackState(State):
         with self._lock:
             was, self._down, self._probing = self._down, False, False
         if was:
-            log.warning("llmring: the shared state at %s is back; limits, cool-downs and the circuit "
+            _log().warning("llmring: the shared state at %s is back; limits, cool-downs and the circuit "
                         "breaker are shared again.", self.name)
 
     def failure(self, ref: str) -> int:
@@ -141,6 +141,20 @@ class FallbackState(State):
 
     def __repr__(self) -> str:
         return f"<FallbackState {self.name} {'shared' if self.sharing else 'in-process until it is back'}>"
+
+
+_LIVE: weakref.WeakSet = weakref.WeakSet()
+
+
+def _after_fork() -> None:
+    # A lock held by a parent's thread at fork would be held for ever in the child, and that
+    # thread's probe of the shared state never ends here (redis-py reconnects in the child).
+    for state in list(_LIVE):
+        state._lock, state._probing = threading.Lock(), False
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 def _remade(shared: State, name: str, retry_every: float) -> FallbackState:

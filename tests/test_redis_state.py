@@ -345,3 +345,59 @@ def test_states_pickle_as_their_url(redis_server):
     copy = pickle.loads(pickle.dumps(state))
     assert isinstance(copy, FallbackState) and copy.resting(REF) > 0
     assert copy.shared.prefix == state.shared.prefix
+
+
+# -- fork -----------------------------------------------------------------------------------------
+def test_a_forked_child_uses_the_shared_state_even_if_forked_mid_update(redis_server):
+    import os
+    import time
+
+    state = state_for(redis_server.fresh_url())
+    state.rest(REF, 30)  # the parent's connection is open
+    with state._lock:  # as if another thread were inside an update when the process forked
+        pid = os.fork()
+        if pid == 0:
+            try:
+                state.rest("child", 30)
+                os._exit(0 if state.resting(REF) > 0 and state.sharing else 1)
+            finally:
+                os._exit(2)
+    give_up = time.monotonic() + 30
+    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < give_up:
+        time.sleep(0.02)
+    if done[0] == 0:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+    assert done[0] == pid and os.waitstatus_to_exitcode(done[1]) == 0
+    assert state.resting("child") > 0  # written by the child, through its own connection
+
+
+def test_a_stalled_redis_costs_a_call_one_short_timeout_and_is_retried_only_now_and_then(caplog):
+    import socket
+    import time
+
+    silent = socket.socket()  # the handshake completes, nothing ever answers
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)
+    tried, now = [], [0.0]
+
+    class Counting(RedisState):
+        def failure(self, ref):
+            tried.append(ref)
+            return super().failure(ref)
+
+    url = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+    state = FallbackState(Counting(url), url, retry_every=5, clock=lambda: now[0])
+    try:
+        with caplog.at_level(logging.WARNING, logger="llmring"):
+            started = time.monotonic()
+            assert [state.failure(REF) for _ in range(100)] == list(range(1, 101))
+            assert time.monotonic() - started < 10  # the stall was bounded (0.5 s), not 100 times
+            assert len(tried) == 1
+            now[0] = 5.0
+            state.failure(REF)
+            assert len(tried) == 2  # tried again once the wait was over
+        down = [r.getMessage() for r in caplog.records]
+        assert len(down) == 1 and "Timeout" in down[0]
+    finally:
+        silent.close()
