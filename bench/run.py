@@ -24,6 +24,7 @@ from http_bench import measure_async, measure_chat, measure_stream
 from lockfile_bench import measure_lockfile
 from memory_bench import measure_memory
 from startup_bench import measure_cli, measure_startup
+from state_bench import measure_state
 from timing import Result, Scale
 
 MEASUREMENTS = {
@@ -34,6 +35,7 @@ MEASUREMENTS = {
     "async": measure_async,
     "stream": measure_stream,
     "memory": measure_memory,
+    "state": measure_state,
 }
 PROFILED = {"lockfile", "chat", "stream"}
 

@@ -19,17 +19,27 @@ FAILURES_TTL = 3600  # breaker counts of a model nobody calls any more fade away
 POLL = 0.1  # full concurrency: room may come back any moment (a release), so ask again this soon
 
 # KEYS: window (sorted set of "id:tokens" scored by admission time, ms), in flight (sorted set
-# of the same members scored by lease end, ms). ARGV: rpm, tpm, concurrency (0: none), tokens,
-# lease ms, a fresh id. Returns {"0", ticket} or {ms to wait}.
+# of the same members scored by lease end, ms), tokens (the window's total, kept as it changes:
+# a busy minute holds thousands of calls, too many to add up on each one). ARGV: rpm, tpm,
+# concurrency (0: none), tokens, lease ms, a fresh id, poll ms. Returns {"0", ticket} or {ms to wait}.
 _ADMIT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local rpm, tpm, conc = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local tokens, lease = tonumber(ARGV[4]), tonumber(ARGV[5])
 local WINDOW, POLL = 60000, tonumber(ARGV[7])
-local wait = 0
+local function tok(member) return tonumber(string.match(member, ':(%d+)$')) end
+local wait, used = 0, 0
 if rpm > 0 or tpm > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - WINDOW)
+  local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - WINDOW)
+  if #gone > 0 then
+    local freed = 0
+    for i = 1, #gone do freed = freed + tok(gone[i]) end
+    redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - WINDOW)
+    redis.call('DECRBY', KEYS[3], freed)
+  end
+  if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('DEL', KEYS[3]) end  -- never drifts past empty
+  used = tonumber(redis.call('GET', KEYS[3]) or '0')
 end
 if rpm > 0 then
   local n = redis.call('ZCARD', KEYS[1])
@@ -38,18 +48,13 @@ if rpm > 0 then
     wait = math.max(wait, tonumber(s[2]) + WINDOW - now)
   end
 end
-if tpm > 0 then
-  local all = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
-  local used = 0
-  for i = 1, #all, 2 do used = used + tonumber(string.match(all[i], ':(%d+)$')) end
-  if used > 0 and used + tokens > tpm then  -- an empty window admits even an oversized call
-    local freed = 0
-    for i = 1, #all, 2 do
-      freed = freed + tonumber(string.match(all[i], ':(%d+)$'))
-      if used - freed + tokens <= tpm or used == freed then
-        wait = math.max(wait, tonumber(all[i + 1]) + WINDOW - now)
-        break
-      end
+if tpm > 0 and used > 0 and used + tokens > tpm then  -- an empty window admits even an oversized call
+  local all, freed = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES'), 0
+  for i = 1, #all, 2 do  -- room when enough of the oldest have left
+    freed = freed + tok(all[i])
+    if used - freed + tokens <= tpm or i + 1 == #all then
+      wait = math.max(wait, tonumber(all[i + 1]) + WINDOW - now)
+      break
     end
   end
 end
@@ -64,7 +69,9 @@ if wait > 0 then return {tostring(wait)} end
 local ticket = ARGV[6] .. ':' .. ARGV[4]
 if rpm > 0 or tpm > 0 then
   redis.call('ZADD', KEYS[1], now, ticket)
+  redis.call('INCRBY', KEYS[3], tokens)
   redis.call('PEXPIRE', KEYS[1], WINDOW + 1000)
+  redis.call('PEXPIRE', KEYS[3], WINDOW + 1000)
 end
 if conc > 0 then
   redis.call('ZADD', KEYS[2], now + lease, ticket)
@@ -73,14 +80,16 @@ end
 return {'0', ticket}
 """
 
-# KEYS: window, in flight. ARGV: ticket, tokens used ('' : keep the estimate).
+# KEYS: window, in flight, tokens. ARGV: ticket, tokens used ('' : keep the estimate).
 _RELEASE = """
 redis.call('ZREM', KEYS[2], ARGV[1])
 if ARGV[2] ~= '' then
   local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
-  if s then
+  if s then  -- still in the window: count what it used instead of the estimate
+    local id, estimate = string.match(ARGV[1], '^(.*):(%d+)$')
     redis.call('ZREM', KEYS[1], ARGV[1])
-    redis.call('ZADD', KEYS[1], s, string.match(ARGV[1], '^(.*):%d+$') .. ':' .. ARGV[2])
+    redis.call('ZADD', KEYS[1], s, id .. ':' .. ARGV[2])
+    redis.call('INCRBY', KEYS[3], tonumber(ARGV[2]) - tonumber(estimate))
   end
 end
 return 0
@@ -125,6 +134,9 @@ class RedisState(State):
         # The braces keep one name's keys in one slot of a Redis Cluster (scripts need that).
         return f"{self.prefix}{{{name}}}:{kind}"
 
+    def _limit_keys(self, key: str) -> list:
+        return [self._key("window", key), self._key("inflight", key), self._key("tokens", key)]
+
     # -- circuit breaker ------------------------------------------------------------------------
     def failure(self, ref: str) -> int:
         return int(self._failure(keys=[self._key("failures", ref)], args=[FAILURES_TTL]))
@@ -142,14 +154,14 @@ class RedisState(State):
     def admit(self, key: str, limit: Limit, tokens: int, lease: float) -> tuple:
         args = [limit.rpm or 0, limit.tpm or 0, limit.concurrency or 0, max(0, int(tokens)),
                 max(1, int(lease * 1000)), uuid.uuid4().hex, POLL * 1000]
-        got = self._admit(keys=[self._key("window", key), self._key("inflight", key)], args=args)
+        got = self._admit(keys=self._limit_keys(key), args=args)
         if len(got) == 2:  # bytes, or str when the URL asks for decode_responses
             return 0.0, got[1] if isinstance(got[1], str) else got[1].decode()
         return float(got[0]) / 1000, None
 
     def release(self, key: str, ticket: str, tokens_used: Optional[int]) -> None:
         used = "" if tokens_used is None else str(max(0, int(tokens_used)))
-        self._release(keys=[self._key("window", key), self._key("inflight", key)], args=[ticket, used])
+        self._release(keys=self._limit_keys(key), args=[ticket, used])
 
     def cool(self, key: str, seconds: float) -> None:
         ms = int(seconds * 1000)

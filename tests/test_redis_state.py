@@ -126,6 +126,18 @@ def test_tpm_says_when_enough_tokens_leave_the_window(redis_state):
     assert 25 < wait <= 30  # room when the 60 leave, 30 s from now
 
 
+def test_the_running_token_total_matches_the_window(redis_state):
+    limit, total = Limit(tpm=10_000), redis_state._key("tokens", "k")
+    tickets = [redis_state.admit("k", limit, 100, 30)[1] for _ in range(5)]
+    redis_state.release("k", tickets[0], 30)
+    redis_state.release("k", tickets[1], 250)
+    assert int(redis_state.client.get(total)) == 30 + 250 + 300
+    age(redis_state, "k", 61)
+    redis_state.admit("k", limit, 7, 30)
+    redis_state.release("k", tickets[2], 1)  # it left the window: nothing to correct
+    assert int(redis_state.client.get(total)) == 7
+
+
 def test_a_release_without_usage_keeps_the_estimate(redis_state):
     limit = Limit(tpm=100)
     _, ticket = redis_state.admit("k", limit, 80, 30)
@@ -171,7 +183,7 @@ def test_keys_are_prefixed_and_namespaces_are_separate(redis_server):
     a.cool("openai", 30)
     assert b.admit("openai", Limit(rpm=1), 5, 30)[0] == 0 and b.cooling("openai") == 0
     keys = a.client.keys(a.prefix + "*")
-    assert len(keys) == 4 and all(k.startswith(b"llmring:t") for k in keys)
+    assert len(keys) == 5 and all(k.startswith(b"llmring:t") for k in keys)
     assert all(a.client.pttl(k) > 0 for k in keys)  # nothing is left behind for ever
 
 
