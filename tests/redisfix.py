@@ -39,9 +39,16 @@ class RedisServer:
     def url(self):
         return f"redis://127.0.0.1:{self.port}/0"
 
+    @property
+    def patient_url(self):
+        """The URL with a socket timeout a loaded test machine never reaches (the default 0.5 s
+        could, and a test of sharing would see a fallback instead)."""
+        return f"{self.url}?socket_timeout=10"
+
     def fresh_url(self):
-        """A URL with a namespace of its own: tests sharing this server never see each other's keys."""
-        return f"{self.url}?namespace=t{uuid.uuid4().hex[:12]}"
+        """A patient URL with a namespace of its own: tests sharing this server never see each
+        other's keys."""
+        return f"{self.patient_url}&namespace=t{uuid.uuid4().hex[:12]}"
 
     def start(self):
         self.proc = subprocess.Popen(
