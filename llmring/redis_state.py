@@ -145,7 +145,11 @@ class RedisState(State):
         self.client.delete(self._key("failures", ref), self._key("rest", ref))
 
     def rest(self, ref: str, seconds: float) -> None:
-        self._set_ttl(self._key("rest", ref), seconds)
+        ms = int(seconds * 1000)
+        if ms > 0:
+            self.client.set(self._key("rest", ref), b"1", px=ms)
+        else:
+            self.client.delete(self._key("rest", ref))
 
     def resting(self, ref: str) -> float:
         return self._ttl(self._key("rest", ref))
@@ -172,13 +176,6 @@ class RedisState(State):
         return self._ttl(self._key("cool", key))
 
     # -- helpers --------------------------------------------------------------------------------
-    def _set_ttl(self, key: str, seconds: float) -> None:
-        ms = int(seconds * 1000)
-        if ms > 0:
-            self.client.set(key, b"1", px=ms)
-        else:
-            self.client.delete(key)
-
     def _ttl(self, key: str) -> float:
         ms = self.client.pttl(key)
         return ms / 1000 if ms > 0 else 0.0
