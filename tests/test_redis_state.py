@@ -366,6 +366,19 @@ def test_an_unknown_scheme_is_a_clear_error(monkeypatch):
     assert "LLMRING_STATE_URL" in str(e.value) and "redis://" in str(e.value) and "s3cret" not in str(e.value)
 
 
+def test_a_ring_refuses_a_state_url_it_cannot_use_when_it_is_made(tmp_path):
+    with pytest.raises(ConfigurationError, match="state_url"):
+        Ring(lockfile(tmp_path, ["mock:echo"]), state_url="http://127.0.0.1:6379/0")
+
+
+def test_redis_py_url_options_are_kept(redis_server):
+    s = RedisState(redis_server.fresh_url() + "&decode_responses=True")
+    wait, ticket = s.admit("k", Limit(concurrency=1), 1, 30)
+    assert wait == 0 and isinstance(ticket, str)
+    s.release("k", ticket, 2)
+    assert s.admit("k", Limit(concurrency=1), 1, 30)[0] == 0
+
+
 def test_without_redis_py_the_error_says_what_to_install():
     code = ("import sys\nsys.modules['redis'] = None\nfrom llmring.state_select import state_for\n"
             "from llmring.exceptions import ConfigurationError\n"
