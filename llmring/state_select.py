@@ -81,6 +81,10 @@ class FallbackState(State):
         except Exception as e:  # noqa: BLE001 - the state backend must never fail a call
             self._failed(e)
             return False, getattr(self.local, op)(*args)
+        except BaseException:  # Ctrl-C mid-probe: a later call probes instead
+            with self._lock:
+                self._probing = False
+            raise
         self._worked()
         return True, result
 

@@ -459,3 +459,27 @@ def test_a_stalled_redis_costs_a_call_one_short_timeout_and_is_retried_only_now_
         assert len(down) == 1 and "Timeout" in down[0]
     finally:
         silent.close()
+
+
+def test_a_probe_interrupted_by_ctrl_c_lets_a_later_call_probe():
+    from llmring.state import State
+
+    class Flaky(State):
+        def __init__(self):
+            self.answers = [ConnectionError("down"), KeyboardInterrupt(), 0.0]
+
+        def resting(self, ref):
+            answer = self.answers.pop(0)
+            if isinstance(answer, BaseException):
+                raise answer
+            return answer
+
+    now = [0.0]
+    state = FallbackState(Flaky(), "flaky", retry_every=1, clock=lambda: now[0])
+    assert state.resting(REF) == 0 and not state.sharing
+    now[0] = 1.0
+    with pytest.raises(KeyboardInterrupt):
+        state.resting(REF)
+    now[0] = 2.0
+    state.resting(REF)
+    assert state.sharing
