@@ -483,3 +483,42 @@ def test_a_probe_interrupted_by_ctrl_c_lets_a_later_call_probe():
     now[0] = 2.0
     state.resting(REF)
     assert state.sharing
+
+
+def test_threads_of_a_ring_go_on_through_a_redis_crash_and_share_again_after(tmp_path, caplog):
+    server = RedisServer(tmp_path)
+    try:
+        ring = Ring(lockfile(tmp_path, ["mock:fail-server", "mock:echo"]), state_url=server.patient_url)
+        ring.breaker.state.retry_every = 0.2
+        done, errors, stop = [0], [], threading.Event()
+
+        def caller():
+            while not stop.is_set():
+                try:
+                    ring.chat("a", "hi")
+                    done[0] += 1
+                except Exception as e:  # noqa: BLE001 - collected: the test fails on any
+                    errors.append(e)
+
+        threads = [threading.Thread(target=caller) for _ in range(6)]
+        with caplog.at_level(logging.WARNING, logger="llmring"):
+            for t in threads:
+                t.start()
+            assert wait_for(lambda: done[0] >= 50, 60)
+            server.stop()
+            assert wait_for(lambda: not ring.breaker.state.sharing, 60)
+            mark = done[0]
+            assert wait_for(lambda: done[0] >= mark + 50, 60)  # calls go on meanwhile
+            server.start()
+            assert wait_for(lambda: ring.breaker.state.sharing, 60)
+            mark = done[0]
+            assert wait_for(lambda: done[0] >= mark + 50, 60)
+            stop.set()
+            for t in threads:
+                t.join()
+        assert errors == []
+        lines = [r.getMessage() for r in caplog.records if "shared state" in r.getMessage()]
+        assert len(lines) == 2 and "failed" in lines[0] and "is back" in lines[1]
+        assert RedisState(server.patient_url).resting("mock:fail-server") > 0  # shared again
+    finally:
+        server.close()
