@@ -72,39 +72,40 @@ class FallbackState(State):
     def _call(self, op: str, *args: Any) -> tuple:
         """(True, the shared state's answer) or (False, the local state's)."""
         with self._lock:
-            if self._down:
+            probe = self._down
+            if probe:
                 if self._probing or self.clock() < self._retry_at:
                     return False, getattr(self.local, op)(*args)
                 self._probing = True  # this call finds out whether it is back; the others go on
         try:
             result = getattr(self.shared, op)(*args)
         except Exception as e:  # noqa: BLE001 - the state backend must never fail a call
-            self._failed(e)
+            self._failed(e, probe)
             return False, getattr(self.local, op)(*args)
         except BaseException:  # Ctrl-C mid-probe: a later call probes instead
-            with self._lock:
-                self._probing = False
+            if probe:
+                with self._lock:
+                    self._probing = False
             raise
-        self._worked()
+        if probe:  # only a probe says it is back: a call begun before the failure proves nothing
+            self._back()
         return True, result
 
-    def _failed(self, error: Exception) -> None:
+    def _failed(self, error: Exception, probe: bool = False) -> None:
         with self._lock:
-            first, self._down, self._probing = not self._down, True, False
-            self._retry_at = self.clock() + self.retry_every
+            first, self._down = not self._down, True
+            if first or probe:
+                self._probing, self._retry_at = False, self.clock() + self.retry_every
         if first:
             _log().warning("llmring: the shared state at %s failed (%s); limits, cool-downs and the circuit "
-                        "breaker are this process's own until it is back (checked every %g s).",
-                        self.name, _describe(error), self.retry_every)
+                           "breaker are this process's own until it is back (checked every %g s).",
+                           self.name, _describe(error), self.retry_every)
 
-    def _worked(self) -> None:
-        if not self._down:
-            return
+    def _back(self) -> None:
         with self._lock:
-            was, self._down, self._probing = self._down, False, False
-        if was:
-            _log().warning("llmring: the shared state at %s is back; limits, cool-downs and the circuit "
-                        "breaker are shared again.", self.name)
+            self._down = self._probing = False
+        _log().warning("llmring: the shared state at %s is back; limits, cool-downs and the circuit breaker "
+                       "are shared again.", self.name)
 
     def failure(self, ref: str) -> int:
         return self._call("failure", ref)[1]

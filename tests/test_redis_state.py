@@ -522,3 +522,29 @@ def test_threads_of_a_ring_go_on_through_a_redis_crash_and_share_again_after(tmp
         assert RedisState(server.patient_url).resting("mock:fail-server") > 0  # shared again
     finally:
         server.close()
+
+
+def test_a_call_begun_before_the_failure_does_not_say_it_is_back(caplog):
+    from llmring.state import State
+
+    entered, go_on = threading.Event(), threading.Event()
+
+    class Slow(State):
+        def resting(self, ref):  # began before the crash, answers after it
+            entered.set()
+            go_on.wait(30)
+            return 0.0
+
+        def failure(self, ref):
+            raise ConnectionError("down")
+
+    state = FallbackState(Slow(), "slow", retry_every=60)
+    slow = threading.Thread(target=state.resting, args=(REF,))
+    with caplog.at_level(logging.WARNING, logger="llmring"):
+        slow.start()
+        assert entered.wait(30)
+        state.failure(REF)
+        go_on.set()
+        slow.join()
+    assert not state.sharing
+    assert len(caplog.records) == 1
