@@ -197,10 +197,7 @@ def _remade(url: str, socket_timeout: float) -> RedisState:
 def where(url: str) -> str:
     """The URL without user, password or query: safe for messages and logs."""
     parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host += f":{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
 
 
 def _split_namespace(url: str) -> tuple:

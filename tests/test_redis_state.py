@@ -366,6 +366,14 @@ def test_an_unknown_scheme_is_a_clear_error(monkeypatch):
     assert "LLMRING_STATE_URL" in str(e.value) and "redis://" in str(e.value) and "s3cret" not in str(e.value)
 
 
+@pytest.mark.parametrize("url", ["redis://:s3cret@h:abc/0", "redis://:s3cret@h:99999/0",
+                                 "redis://:s3cret@h:6379/0?socket_timeout=soon"])
+def test_a_malformed_redis_url_is_a_clear_error_without_the_password(url):
+    with pytest.raises(ConfigurationError, match="not a valid Redis URL") as e:
+        state_for(url)
+    assert "s3cret" not in str(e.value)
+
+
 def test_a_ring_refuses_a_state_url_it_cannot_use_when_it_is_made(tmp_path):
     with pytest.raises(ConfigurationError, match="state_url"):
         Ring(lockfile(tmp_path, ["mock:echo"]), state_url="http://127.0.0.1:6379/0")
