@@ -25,6 +25,7 @@ from lockfile_bench import measure_lockfile
 from map_bench import measure_map
 from memory_bench import measure_memory
 from startup_bench import measure_cli, measure_startup
+from state_bench import measure_state
 from timing import Result, Scale
 
 MEASUREMENTS = {
@@ -36,6 +37,7 @@ MEASUREMENTS = {
     "stream": measure_stream,
     "memory": measure_memory,
     "map": measure_map,
+    "state": measure_state,
 }
 PROFILED = {"lockfile", "chat", "stream"}
 

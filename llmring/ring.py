@@ -60,21 +60,24 @@ class Ring:
     `lockfile_path` must exist when given; otherwise LLMRING_LOCKFILE_PATH, then
     ./llmring.lock, then the bundled lockfile. `timeout` is the read timeout of one try
     (default LLMRING_PROVIDER_TIMEOUT_S or 120 s); a request's own `timeout` is a deadline
-    for the whole call, retries and fallbacks included.
+    for the whole call, retries and fallbacks included. `state_url` (else LLMRING_STATE_URL),
+    e.g. "redis://host:6379/0", shares limits and the circuit breaker with every process using
+    that Redis; unset, they are this process's own.
     """
 
     def __init__(self, lockfile_path: Optional[PathLike] = None, *, profile: Optional[str] = None,
                  timeout: Optional[float] = None, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
                  retry: Optional[RetryPolicy] = None, breaker: Optional[CircuitBreaker] = None,
-                 pool_size: int = 64) -> None:
+                 pool_size: int = 64, state_url: Optional[str] = None) -> None:
         from .resolve import Resolver
+        from .state_select import state_for
         from .store import LockfileStore
 
         self.store = LockfileStore(lockfile_path, on_change=self._lockfile_changed)
         self.resolver = Resolver(self.store, profile)
         self.providers = ProviderPool(pool_size)
         self.walker = Walker(self._provider_for_call, self._known, retry=retry or RetryPolicy(),
-                             breaker=breaker or CircuitBreaker(),
+                             breaker=breaker or CircuitBreaker(state=state_for(state_url)),
                              connect_timeout=_seconds("connect_timeout", connect_timeout),
                              read_timeout=_env_timeout() if timeout is None else _seconds("timeout", timeout),
                              limits=lambda: self.store.loaded().limits)
@@ -281,8 +284,9 @@ class Ring:
     # -- other processes ------------------------------------------------------------------
     def _options(self) -> dict:
         """The constructor arguments that make this Ring again in another process (pickle):
-        settings only, never a connection, thread, lock, key or what the breaker counted.
-        A new constructor argument (e.g. state_url) is added here too."""
+        settings only, never a connection, thread, lock, key or what the breaker counted. The
+        state travels inside the breaker: a shared one (state_url) as its URL, the in-process
+        one empty. A new constructor argument is added here too."""
         return {"profile": self.profile, "timeout": self.walker.read_timeout,
                 "connect_timeout": self.walker.connect_timeout, "retry": self.retry,
                 "breaker": self.breaker, "pool_size": self.providers.pool_size}
