@@ -1,0 +1,86 @@
+"""Beyond one machine: a Dask cluster of worker processes sharing one Redis never sends a
+provider more than the lockfile's limits allow, summed over every worker (issue 11, item 5).
+
+The workers are real processes (LocalCluster, processes=True); the Ring reaches them pickled,
+as its lockfile and settings, with the shared state as its URL."""
+
+import threading
+import time
+
+import pytest
+from httpfake import Reply
+from redisfix import RedisServer
+
+from llmring import Ring
+from llmring.exceptions import AllModelsFailedError
+
+pytestmark = pytest.mark.slow
+
+ANSWER = {"id": "c1", "object": "chat.completion", "model": "m",
+          "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
+          "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}}
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory):
+    s = RedisServer(tmp_path_factory.mktemp("redis"))
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    from dask.distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=4, processes=True, dashboard_address=None) as c, \
+            Client(c) as client:
+        yield client
+
+
+def lockfile(tmp_path, server, limits):
+    path = tmp_path / "llmring.lock"
+    path.write_text(f'version = "1.0"\n\n{limits}\n[providers.x]\ntype = "openai"\nbase_url = "{server.url}/v1"\n\n'
+                    '[profiles.default]\nname = "default"\n\n'
+                    '[[profiles.default.bindings]]\nalias = "a"\nmodels = ["x:m"]\n')
+    return path
+
+
+def ask(text, ring, timeout=None):
+    """One item of the batch, run on a worker: the answer, or the failure's kind."""
+    try:
+        return ring.chat("a", text, timeout=timeout).content
+    except AllModelsFailedError as e:
+        return e.kind
+
+
+def test_calls_in_flight_never_exceed_the_concurrency_summed_over_the_cluster(tmp_path, server, redis_server,
+                                                                              cluster):
+    flying, peak, lock = [0], [0], threading.Lock()
+
+    def counted(request):
+        with lock:
+            flying[0] += 1
+            peak[0] = max(peak[0], flying[0])
+        time.sleep(0.05)  # a busy provider: without the shared limit, 8 worker threads pile up here
+        with lock:
+            flying[0] -= 1
+        return Reply(json=ANSWER)
+
+    server.add("POST", "/v1/chat/completions", counted)
+    ring = Ring(lockfile(tmp_path, server, "[limits.x]\nconcurrency = 3\n"), state_url=redis_server.fresh_url())
+    texts = [f"doc {i}" for i in range(40)]
+    results = cluster.gather(cluster.map(ask, texts, ring=ring, pure=False))
+    assert results == ["ok"] * len(texts)
+    assert len(server.requests) == len(texts)
+    assert peak[0] <= 3
+
+
+def test_requests_per_minute_hold_over_the_cluster_and_the_rest_is_skipped_without_a_call(tmp_path, server,
+                                                                                          redis_server, cluster):
+    server.add("POST", "/v1/chat/completions", Reply(json=ANSWER))
+    ring = Ring(lockfile(tmp_path, server, '[limits."x:m"]\nrpm = 5\n'), state_url=redis_server.fresh_url())
+    texts = [f"doc {i}" for i in range(12)]
+    # A short deadline: a call that would wait for the next minute is skipped as rate_limit.
+    results = cluster.gather(cluster.map(ask, texts, ring=ring, timeout=2, pure=False))
+    assert sorted(results) == ["ok"] * 5 + ["rate_limit"] * 7
+    assert len(server.requests) == 5
