@@ -15,6 +15,7 @@ own guard: a plugin that fails any step is listed in `broken` and the others wor
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any, Callable, Optional
 
@@ -59,6 +60,15 @@ class PluginRegistry:
         self.providers: dict = {}
         self.broken: list = []
         self._extra: list = []
+
+    def forked(self) -> None:
+        """In a child after fork: a thread loading plugins in the parent does not exist here,
+        so its lock is made anew, and a half-done load is started again from the beginning."""
+        self._lock = threading.Lock()
+        if not self._loaded:
+            extra = self._extra
+            self.__init__()  # type: ignore[misc]
+            self._extra = extra
 
     def register(self, plugin: Any, name: Optional[str] = None) -> None:
         """Add an in-process plugin (a module or object with hook implementations)."""
@@ -169,3 +179,5 @@ def _llmring_entry_points() -> list:
 
 
 registry = PluginRegistry()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=lambda: registry.forked())

@@ -149,6 +149,17 @@ _lock = threading.Lock()
 _loaded: Optional[Registry] = None
 
 
+def _after_fork() -> None:
+    # A fork while another thread was loading: that thread does not exist in the child, so
+    # the lock it held would never be released there.
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
+
+
 def cache_path() -> Path:
     base = os.environ.get(ENV_CACHE) or os.environ.get("XDG_CACHE_HOME") or os.path.join(
         os.path.expanduser("~"), ".cache")

@@ -164,6 +164,32 @@ def test_a_lock_held_by_another_thread_at_fork_does_not_hang_the_child(lock, hol
         t.join()
 
 
+@pytest.mark.parametrize("held", ["registry", "plugins"])
+def test_a_process_wide_lock_held_at_fork_does_not_hang_the_child(lock, held):
+    # The model registry and the plugin registry are loaded once per process, under a lock;
+    # a fork while another thread holds it must not leave the child waiting forever.
+    import llmring.plugins
+    import llmring.registry
+
+    lock_of = llmring.registry._lock if held == "registry" else llmring.plugins.registry._lock
+    taken, done = threading.Event(), threading.Event()
+
+    def hold():
+        with lock_of:
+            taken.set()
+            done.wait()
+
+    t = threading.Thread(target=hold)
+    t.start()
+    taken.wait()
+    try:
+        assert in_child(lambda: [llmring.registry.load(refresh=True).version != "",
+                                 ask(Ring(lock), "child")]) == [True, "echo child"]
+    finally:
+        done.set()
+        t.join()
+
+
 def test_the_child_starts_with_an_empty_breaker(lock):
     ring = Ring(lock, breaker=CircuitBreaker(threshold=1, cooldown=300))
     ring.breaker.record("local:m", "server")
