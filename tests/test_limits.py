@@ -5,24 +5,10 @@ cool-downs after a 429, and a real Ring against a FakeServer."""
 import threading
 
 import pytest
+from fakeclock import Clock
 
 from llmring import Ring
 from llmring.state import Limit, MemoryState
-
-
-class Clock:
-    """A fake monotonic clock; `sleep` advances it and records the delay."""
-
-    def __init__(self):
-        self.now = 1000.0
-        self.slept = []
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 # -- MemoryState -----------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import sys
 import threading
 
 import pytest
+from fakeclock import Clock
 from httpfake import closed_port, wait_for
 from redisfix import RedisServer
 
@@ -32,14 +33,6 @@ def redis_state(redis_server):
     s = RedisState(redis_server.fresh_url())
     yield s
     s.close()
-
-
-class Clock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
 
 
 def backend(name, redis_server):

@@ -2,6 +2,7 @@
 with no real waiting. (Ring-level behaviour over real HTTP is in test_failover.py.)"""
 
 import pytest
+from fakeclock import Clock
 from httpfake import Reply
 
 from llmring import Ring
@@ -9,21 +10,6 @@ from llmring.exceptions import AllModelsFailedError, ProviderError, error_for_ki
 from llmring.failover import CircuitBreaker, RetryPolicy
 from llmring.state import MemoryState
 from llmring.walker import Walker
-
-
-class Clock:
-    """A fake monotonic clock; `sleep` advances it and records the delay."""
-
-    def __init__(self):
-        self.now = 1000.0
-        self.slept = []
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 class Scripted:

@@ -4,6 +4,7 @@ a Dask cluster). Every process talks to a real server on 127.0.0.1 that echoes w
 so an answer read off another process's connection shows up as the wrong text."""
 
 import asyncio
+import contextlib
 import gc
 import json
 import multiprocessing
@@ -141,27 +142,34 @@ def test_a_call_in_flight_in_the_parent_at_fork_still_gets_its_answer(lock, serv
     assert server.connections == 2
 
 
-@pytest.mark.parametrize("holder", ["store", "resolver", "providers", "state"])
-def test_a_lock_held_by_another_thread_at_fork_does_not_hang_the_child(lock, holder):
-    ring = Ring(lock)
-    assert ask(ring, "warm") == "echo warm"
-    lock_of = {"store": ring.store, "resolver": ring.resolver, "providers": ring.providers,
-               "state": ring.breaker.state}[holder]._lock
+
+@contextlib.contextmanager
+def held_by_another_thread(lock):
+    """`lock` held by a thread of this process for the duration (as at a fork mid-update)."""
     taken, done = threading.Event(), threading.Event()
 
     def hold():
-        with lock_of:
+        with lock:
             taken.set()
             done.wait()
 
     t = threading.Thread(target=hold)
     t.start()
     taken.wait()
-    try:  # the child has no such thread: the lock it inherited would never be released
-        assert in_child(lambda: ask(ring, "child")) == "echo child"
+    try:
+        yield
     finally:
         done.set()
         t.join()
+
+@pytest.mark.parametrize("holder", ["store", "resolver", "providers", "state"])
+def test_a_lock_held_by_another_thread_at_fork_does_not_hang_the_child(lock, holder):
+    ring = Ring(lock)
+    assert ask(ring, "warm") == "echo warm"
+    lock_of = {"store": ring.store, "resolver": ring.resolver, "providers": ring.providers,
+               "state": ring.breaker.state}[holder]._lock
+    with held_by_another_thread(lock_of):  # the child has no such thread: the lock would never be released
+        assert in_child(lambda: ask(ring, "child")) == "echo child"
 
 
 @pytest.mark.parametrize("held", ["registry", "plugins"])
@@ -172,22 +180,9 @@ def test_a_process_wide_lock_held_at_fork_does_not_hang_the_child(lock, held):
     import llmring.registry
 
     lock_of = llmring.registry._lock if held == "registry" else llmring.plugins.registry._lock
-    taken, done = threading.Event(), threading.Event()
-
-    def hold():
-        with lock_of:
-            taken.set()
-            done.wait()
-
-    t = threading.Thread(target=hold)
-    t.start()
-    taken.wait()
-    try:
+    with held_by_another_thread(lock_of):
         assert in_child(lambda: [llmring.registry.load(refresh=True).version != "",
                                  ask(Ring(lock), "child")]) == [True, "echo child"]
-    finally:
-        done.set()
-        t.join()
 
 
 def test_the_child_starts_with_an_empty_breaker(lock):
