@@ -142,7 +142,6 @@ def test_a_call_in_flight_in_the_parent_at_fork_still_gets_its_answer(lock, serv
     assert server.connections == 2
 
 
-
 @contextlib.contextmanager
 def held_by_another_thread(lock):
     """`lock` held by a thread of this process for the duration (as at a fork mid-update)."""
@@ -161,6 +160,7 @@ def held_by_another_thread(lock):
     finally:
         done.set()
         t.join()
+
 
 @pytest.mark.parametrize("holder", ["store", "resolver", "providers", "state"])
 def test_a_lock_held_by_another_thread_at_fork_does_not_hang_the_child(lock, holder):
