@@ -98,7 +98,8 @@ def measure_lockfile(scale: Scale, with_profile: bool = False) -> Result:
         path.write_text(text, encoding="utf-8")
         toml_s, data = best_of(lambda: tomllib.loads(text), 3)
         parse_s, lf = best_of(lambda: lf_mod.parse(text, path), 3)
-        load_s, first_s, cached_s = resolve_all(path, aliases)
+        # Best of 3, like the baseline: one cold run against a best-of-3 baseline overstates the ratio.
+        load_s, first_s, cached_s = min((resolve_all(path, aliases) for _ in range(3)), key=lambda t: t[0] + t[1])
         small_first, small_cached = per_resolve_us(folder, small, 20)
         dump_base_s, _ = best_of(lambda: tomli_w.dumps(data), 3)
         dump_s, dumped = best_of(lambda: lf_mod.dumps(lf), 3)
