@@ -97,15 +97,15 @@ class FallbackState(State):
             if first or probe:
                 self._probing, self._retry_at = False, self.clock() + self.retry_every
         if first:
-            _log().warning("llmring: the shared state at %s failed (%s); limits, cool-downs and the circuit "
-                           "breaker are this process's own until it is back (checked every %g s).",
-                           self.name, _describe(error), self.retry_every)
+            _log("llmring.state").warning(
+                "llmring: the shared state at %s failed (%s); limits, cool-downs and the circuit breaker are this "
+                "process's own until it is back (checked every %g s).", self.name, _describe(error), self.retry_every)
 
     def _back(self) -> None:
         with self._lock:
             self._down = self._probing = False
-        _log().warning("llmring: the shared state at %s is back; limits, cool-downs and the circuit breaker "
-                       "are shared again.", self.name)
+        _log("llmring.state").warning("llmring: the shared state at %s is back; limits, cool-downs and the circuit "
+                                      "breaker are shared again.", self.name)
 
     def failure(self, ref: str) -> int:
         return self._call("failure", ref)[1]

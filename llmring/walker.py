@@ -177,13 +177,14 @@ def _unexpected(provider: Any, exc: Exception) -> ProviderError:
                                             "please report this to the provider plugin's authors")
 
 
-def _log() -> Any:
+def _log(name: str = "llmring") -> Any:
+    """The `llmring` logger (or a child such as `llmring.state`)."""
     import logging  # only on the failure path: start-up does not pay for it
 
-    logger = logging.getLogger("llmring")
-    if not logger.handlers:  # a library prints nothing unless the application configures logging
-        logger.addHandler(logging.NullHandler())
-    return logger
+    root = logging.getLogger("llmring")
+    if not root.handlers:  # a library prints nothing unless the application configures logging
+        root.addHandler(logging.NullHandler())
+    return logging.getLogger(name)
 
 
 def _one_line(error: Exception) -> str:

@@ -324,6 +324,21 @@ def test_a_ring_with_an_unreachable_redis_still_answers(tmp_path, caplog):
     assert len([r for r in caplog.records if "shared state" in r.getMessage()]) == 1
 
 
+def test_the_cli_says_once_that_the_shared_state_is_unreachable_and_answers(tmp_path, monkeypatch):
+    from clitools import runner
+
+    from llmring.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    lockfile(tmp_path, ["mock:echo"])
+    env = {"LLMRING_STATE_URL": f"redis://127.0.0.1:{closed_port()}/0"}
+    for _ in range(2):  # the notice is set up once per process, whatever the number of commands
+        result = runner().invoke(cli, ["chat", "hello", "--model", "a"], env=env)
+        assert result.exit_code == 0 and result.stdout.strip() == "hello"
+        notices = [line for line in result.stderr.splitlines() if "shared state" in line]
+        assert len(notices) == 1 and "failed" in notices[0] and "Traceback" not in result.stderr
+
+
 def test_rings_sharing_a_redis_share_the_circuit_breaker(tmp_path, redis_server):
     url = redis_server.fresh_url()
     path = lockfile(tmp_path, ["mock:fail-server", "mock:echo"])

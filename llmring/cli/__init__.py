@@ -16,6 +16,7 @@ class _Group(click.Group):
     """Turns llmring's errors into one line on stderr and exit 1."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        _show_notices()
         try:
             return super().invoke(ctx)
         except BrokenPipeError:  # `llmring ... | head`: the reader left; nothing to report
@@ -27,6 +28,23 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("", err=True)
             ctx.exit(130)
+
+
+def _show_notices() -> None:
+    """llmring's notices about its own machinery (a shared state that failed or came back, an
+    unusable registry cache) reach the CLI's user as one line each on stderr. A library stays
+    silent unless its application configures logging; the CLI is that application. (Failed
+    attempts are the commands' own to report.)"""
+    import logging
+
+    class ToStderr(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:  # sys.stderr as it is now, not at set-up
+            click.echo(self.format(record), err=True)
+
+    for name in ("llmring.state", "llmring.registry"):
+        logger = logging.getLogger(name)
+        if not any(type(h).__name__ == "ToStderr" for h in logger.handlers):
+            logger.addHandler(ToStderr())
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
