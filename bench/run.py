@@ -1,7 +1,7 @@
 """llmring's benchmarks: every number is a ratio against a baseline measured in the same run
 on this machine, never an absolute threshold. See bench/README.md for what each one means.
 
-    python bench/run.py                     # everything, as a table (about 2 minutes)
+    python bench/run.py                     # everything, as a table (about 4 minutes)
     python bench/run.py chat stream         # some of them
     python bench/run.py --json out.json     # also write the results as JSON ("-": stdout only)
     python bench/run.py chat --profile      # add cProfile breakdowns (chat, stream, lockfile)
@@ -20,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+from fleet_bench import measure_fleet
 from http_bench import measure_async, measure_chat, measure_stream
 from lockfile_bench import measure_lockfile
 from map_bench import measure_map
@@ -38,6 +39,7 @@ MEASUREMENTS = {
     "memory": measure_memory,
     "map": measure_map,
     "state": measure_state,
+    "fleet": measure_fleet,
 }
 PROFILED = {"lockfile", "chat", "stream"}
 
@@ -45,6 +47,8 @@ PROFILED = {"lockfile", "chat", "stream"}
 def _fmt(value: float, unit: str) -> str:
     if value is None:
         return "-"
+    if not unit:  # a count
+        return f"{value:,.0f}"
     if unit == "KiB" and abs(value) >= 10240:
         return f"{value / 1024:.1f} MiB"
     return f"{value:.1f} {unit}" if abs(value) < 1000 else f"{value:,.0f} {unit}"

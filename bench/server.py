@@ -1,13 +1,19 @@
 """A loopback OpenAI Chat Completions server for the benchmarks, run in its own process
 so it never competes with the client for the GIL.
 
-    python bench/server.py [--delay-ms 100] [--chunks 10000]     # prints its URL, then serves
+    python bench/server.py [--delay-ms 100] [--chunks 10000] [--rpm 600]    # prints its URL, then serves
 
 POST /v1/chat/completions answers a fixed chat completion, or (when the body has
 "stream": true) an SSE stream of `--chunks` content events in OpenAI's exact framing,
 each event its own HTTP chunk, then a finish event, a usage event and `data: [DONE]`.
 GET /_last returns the last request (path, headers, JSON body) so a benchmark can check
 that llmring and its baseline sent the same thing.
+
+With `--rpm N` the server is a rate-limited provider: it answers at most N chat requests in
+any sliding 60 s window and answers the others 429 with OpenAI's error body and a
+Retry-After (whole seconds, and `retry-after-ms`) until the oldest answered request leaves
+the window; refused requests do not count against it. GET /_stats returns the times
+(`time.time()`) of every request answered 200 and of every 429.
 
 HTTP/1.1 is parsed by hand and every answer is pre-encoded and written with one
 sendall: the server's own cost per request must stay small next to the client's, or it
@@ -19,16 +25,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import socketserver
 import subprocess
 import sys
+import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 MODEL = "gpt-4o-mini"
 CONTENT = "Hello from the bench server."
+WINDOW = 60.0  # --rpm counts the requests answered in the last minute
 
 
 def _head(status: str, content_type: str, extra: str = "") -> bytes:
@@ -47,6 +57,18 @@ def chat_answer() -> bytes:
                      "logprobs": None, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 9, "completion_tokens": 7, "total_tokens": 16},
     })
+
+
+def rate_limited(limit: int, wait: float) -> bytes:
+    """OpenAI's 429 for requests per minute, with the wait in both headers it may send."""
+    body = json.dumps({"error": {
+        "message": f"Rate limit reached for {MODEL} in organization org-bench on requests per min (RPM): "
+                   f"Limit {limit}, Used {limit}, Requested 1. Please try again in {wait:.3f}s. "
+                   "Visit https://platform.openai.com/account/rate-limits to learn more.",
+        "type": "requests", "param": None, "code": "rate_limit_exceeded"}}, separators=(",", ":")).encode()
+    extra = (f"Retry-After: {max(1, math.ceil(wait))}\r\nretry-after-ms: {max(1, round(wait * 1000))}\r\n"
+             f"Content-Length: {len(body)}\r\n")
+    return _head("429 Too Many Requests", "application/json", extra) + body
 
 
 def stream_events(chunks: int) -> Iterator[dict]:
@@ -78,12 +100,30 @@ class Server(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     request_queue_size = 1024  # the listen backlog: 200+ clients connect at once
 
-    def __init__(self, delay: float, chunks: int) -> None:
+    def __init__(self, delay: float, chunks: int, rpm: int = 0) -> None:
         super().__init__(("127.0.0.1", 0), Handler)
         self.delay = delay
         self.chat = chat_answer()
         self.stream = stream_answer(chunks)
         self.last: dict = {}
+        self.rpm = rpm
+        self.window: deque = deque()  # times of the requests answered in the last WINDOW seconds
+        self.answered: list = []
+        self.refused: list = []
+        self.lock = threading.Lock()
+
+    def admit(self) -> float:
+        """0 when a request may be answered now (and count it), else seconds until one may."""
+        with self.lock:
+            now = time.time()
+            while self.window and self.window[0] <= now - WINDOW:
+                self.window.popleft()
+            if len(self.window) >= self.rpm:
+                self.refused.append(now)
+                return self.window[0] + WINDOW - now
+            self.window.append(now)
+            self.answered.append(now)
+            return 0.0
 
     def handle_error(self, request: object, client_address: object) -> None:
         if not isinstance(sys.exc_info()[1], ConnectionError):  # a client hanging up early is fine
@@ -125,6 +165,9 @@ class Handler(socketserver.StreamRequestHandler):
         server: Server = self.server  # type: ignore[assignment]
         if method == b"GET" and path == "/_last":
             return _json_answer(server.last)
+        if method == b"GET" and path == "/_stats":
+            with server.lock:
+                return _json_answer({"answered": server.answered, "refused": server.refused})
         if method != b"POST" or not path.endswith("/chat/completions"):
             return _json_answer({"error": {"message": f"no route {path}", "type": "invalid_request_error"}},
                                 "404 Not Found")
@@ -134,15 +177,19 @@ class Handler(socketserver.StreamRequestHandler):
             return _json_answer({"error": {"message": "body is not JSON", "type": "invalid_request_error"}},
                                 "400 Bad Request")
         server.last = {"path": path, "headers": headers, "json": request}
+        wait = server.admit() if server.rpm else 0.0
+        if wait:
+            return rate_limited(server.rpm, wait)
         if server.delay:
             time.sleep(server.delay)
         return server.stream if request.get("stream") else server.chat
 
 
 @contextmanager
-def serve(delay_ms: float = 0, chunks: int = 10) -> Iterator[str]:
+def serve(delay_ms: float = 0, chunks: int = 10, rpm: int = 0) -> Iterator[str]:
     """Start the server in a child process; yield its base URL; stop it."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--delay-ms", str(delay_ms), "--chunks", str(chunks)]
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--delay-ms", str(delay_ms), "--chunks", str(chunks),
+           "--rpm", str(rpm)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     try:
         url = proc.stdout.readline().strip()
@@ -159,8 +206,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--delay-ms", type=float, default=0, help="wait this long before each answer")
     parser.add_argument("--chunks", type=int, default=10, help="content events per streamed answer")
+    parser.add_argument("--rpm", type=int, default=0, help="answer 429 above this many requests a minute (0: never)")
     args = parser.parse_args()
-    server = Server(args.delay_ms / 1000, args.chunks)
+    server = Server(args.delay_ms / 1000, args.chunks, args.rpm)
     print(server.url, flush=True)
     try:
         server.serve_forever(poll_interval=0.5)
