@@ -83,13 +83,17 @@ return {'0', ticket}
 # KEYS: window, in flight, tokens. ARGV: ticket, tokens used ('' : keep the estimate).
 _RELEASE = """
 redis.call('ZREM', KEYS[2], ARGV[1])
-if ARGV[2] ~= '' then
-  local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
-  if s then  -- still in the window: count what it used instead of the estimate
-    local id, estimate = string.match(ARGV[1], '^(.*):(%d+)$')
-    redis.call('ZREM', KEYS[1], ARGV[1])
-    redis.call('ZADD', KEYS[1], s, id .. ':' .. ARGV[2])
-    redis.call('INCRBY', KEYS[3], tonumber(ARGV[2]) - tonumber(estimate))
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then  -- still in the window
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+  local id, estimate = string.match(ARGV[1], '^(.*):(%d+)$')
+  local used = ARGV[2] == '' and tonumber(estimate) or tonumber(ARGV[2])
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('INCRBY', KEYS[3], used - tonumber(estimate))
+  if ARGV[2] ~= '0' then  -- 0: never made, forgotten; else counted from its end (State.release)
+    redis.call('ZADD', KEYS[1], now, id .. ':' .. used)
+    redis.call('PEXPIRE', KEYS[1], 61000)
+    redis.call('PEXPIRE', KEYS[3], 61000)
   end
 end
 return 0

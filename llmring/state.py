@@ -55,7 +55,10 @@ class State:
         provider reported usage, count `tokens_used` instead of the estimate. `tokens_used=0`
         means the call was never made (another key refused it): forget it entirely, request
         included, so waiting for one key does not use up another's rpm. (A call that was made
-        is released with None or at least 1.)"""
+        is released with None or at least 1.) A call that was made counts in the minute's
+        window from now, its end, not from when it was admitted: the provider counted it when
+        it arrived, a little later than llmring let it go, so it must not leave llmring's
+        window before it leaves the provider's (else the next call meets a 429)."""
         raise NotImplementedError
 
     def cool(self, key: str, seconds: float) -> None:
@@ -149,7 +152,7 @@ class MemoryState(State):
         with self._lock:
             w = self._windows.get(key)
             if w is not None:
-                w.give_back(ticket, tokens_used)
+                w.give_back(ticket, tokens_used, self.clock())
 
     def cool(self, key: str, seconds: float) -> None:
         with self._lock:
@@ -209,15 +212,18 @@ class _Window:
         if lease_end is not None:
             self.flying[ticket] = lease_end
 
-    def give_back(self, ticket: str, tokens_used: Optional[int]) -> None:
+    def give_back(self, ticket: str, tokens_used: Optional[int], now: float) -> None:
         self.flying.pop(ticket, None)
         entry = self.by_ticket.get(ticket)
-        if entry is None or tokens_used is None:
+        if entry is None:
             return
+        self.calls.remove(entry)
         if tokens_used == 0:  # never made: as if never admitted
-            self.calls.remove(entry)
             del self.by_ticket[ticket]
             self.tokens -= entry[1]
             return
-        self.tokens += tokens_used - entry[1]
-        entry[1] = tokens_used
+        if tokens_used is not None:
+            self.tokens += tokens_used - entry[1]
+            entry[1] = tokens_used
+        entry[0] = max(entry[0], now)  # counted from its end (see State.release); still oldest-first
+        self.calls.append(entry)

@@ -135,6 +135,26 @@ def test_tpm_counts_the_estimate_and_the_usage_reported_replaces_it(limits):
     assert limits.admit("k", limit, 50, 30)[1] is None
 
 
+def test_a_finished_call_counts_in_the_window_from_its_end(limits):
+    # The provider counts a call when it arrives, a little after llmring let it go: counted
+    # from its admission, it would leave llmring's window first and the next call meet a 429
+    # (seen in bench/fleet_bench.py: 4 to 7 429s in 75 s at rpm = 600, none after this).
+    limit = Limit(rpm=1)
+    _, ticket = limits.admit("k", limit, 1, 30)
+    age(limits, "k", 5)  # the call took 5 s
+    limits.release("k", ticket, None)
+    wait, _ = limits.admit("k", limit, 1, 30)
+    assert 55 < wait <= 60  # a minute from its end, not 55 s from now
+
+
+def test_a_call_never_made_is_forgotten_request_and_tokens(limits):
+    limit = Limit(rpm=1, tpm=100)
+    _, ticket = limits.admit("k", limit, 90, 30)
+    limits.release("k", ticket, 0)
+    wait, again = limits.admit("k", limit, 90, 30)
+    assert wait == 0 and again
+
+
 def test_tpm_says_when_enough_tokens_leave_the_window(limits):
     limit = Limit(tpm=100)
     limits.admit("k", limit, 60, 30)
