@@ -175,8 +175,10 @@ def test_the_ring_sleeps_through_its_walker(tmp_path, server, monkeypatch):
     path.write_text('version = "1.0"\n\n[profiles.default]\n\n[[profiles.default.bindings]]\n'
                     'alias = "a"\nmodels = ["openai:gpt-4o-mini", "mock:echo"]\n')
     clock = Clock()
-    with Ring(path) as ring:
-        ring.walker.sleep = clock.sleep
+    # The 429 also sets a cool-down in the state; on the same fake clock it ends with the wait
+    # (on the real clock it would still be running, since the fake wait takes no time).
+    with Ring(path, breaker=CircuitBreaker(state=MemoryState(clock))) as ring:
+        ring.walker.clock, ring.walker.sleep = clock, clock.sleep
         r = ring.chat("a", "hi")
     assert r.model == "openai:gpt-4o-mini" and r.content == "ok"
     assert clock.slept == [2.0] and len(server.requests) == 2
