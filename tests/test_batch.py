@@ -6,17 +6,14 @@ import threading
 
 import pytest
 from httpfake import Reply, wait_for
+from lockfiles import one_alias
 
 from llmring import AsyncRing, LLMRequest, LLMResponse, Ring
 from llmring.exceptions import AliasNotFoundError, AllModelsFailedError, ConfigurationError
 
 
 def write_lock(tmp_path, models, alias="a"):
-    refs = ", ".join(f'"{m}"' for m in models)
-    path = tmp_path / "llmring.lock"
-    path.write_text('version = "1.0"\ndefault_profile = "default"\n\n[profiles.default]\nname = "default"\n\n'
-                    f'[[profiles.default.bindings]]\nalias = "{alias}"\nmodels = [{refs}]\n')
-    return path
+    return one_alias(tmp_path, models, alias=alias)
 
 
 def openai_reply(text):

@@ -9,15 +9,13 @@ from pathlib import Path
 
 import pytest
 from httpfake import Reply, sse
+from lockfiles import one_alias
 
 LLMRING = Path(sys.executable).parent / "llmring"
 
 
 def write_lock(tmp_path, models):
-    refs = ", ".join(f'"{m}"' for m in models)
-    (tmp_path / "llmring.lock").write_text(
-        'version = "1.0"\ndefault_profile = "default"\n\n[profiles.default]\nname = "default"\n\n'
-        f'[[profiles.default.bindings]]\nalias = "assistant"\nmodels = [{refs}]\n')
+    one_alias(tmp_path, models, alias="assistant")
 
 
 def chunk(text, finish=None):

@@ -9,6 +9,7 @@ import time
 
 import pytest
 from httpfake import Reply
+from lockfiles import one_alias
 from redisfix import RedisServer
 
 from llmring import Ring
@@ -38,11 +39,8 @@ def cluster():
 
 
 def lockfile(tmp_path, server, limits):
-    path = tmp_path / "llmring.lock"
-    path.write_text(f'version = "1.0"\n\n{limits}\n[providers.x]\ntype = "openai"\nbase_url = "{server.url}/v1"\n\n'
-                    '[profiles.default]\nname = "default"\n\n'
-                    '[[profiles.default.bindings]]\nalias = "a"\nmodels = ["x:m"]\n')
-    return path
+    endpoint = f'[providers.x]\ntype = "openai"\nbase_url = "{server.url}/v1"\n'
+    return one_alias(tmp_path, ["x:m"], head=limits, tail=endpoint)
 
 
 def ask(text, ring, timeout=None):

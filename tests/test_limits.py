@@ -6,6 +6,7 @@ import threading
 
 import pytest
 from fakeclock import Clock
+from lockfiles import one_alias
 
 from llmring import Ring
 from llmring.state import Limit, MemoryState
@@ -332,11 +333,7 @@ def openai_ok(text="hi"):
 
 
 def limited_lockfile(tmp_path, models, limits):
-    refs = ", ".join(f'"{m}"' for m in models)
-    path = tmp_path / "llmring.lock"
-    path.write_text(f'version = "1.0"\n\n{limits}\n[profiles.default]\nname = "default"\n\n'
-                    f'[[profiles.default.bindings]]\nalias = "a"\nmodels = [{refs}]\n')
-    return path
+    return one_alias(tmp_path, models, head=limits)
 
 
 @pytest.fixture

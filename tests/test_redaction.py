@@ -8,6 +8,7 @@ import pytest
 from httpfake import Reply, ndjson, sse
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from lockfiles import one_alias
 
 from llmring import Ring
 from llmring.exceptions import AllModelsFailedError, ProviderError
@@ -80,11 +81,7 @@ def test_a_provider_error_message_never_carries_a_key_across_its_cut(start):
 
 
 def lockfile(tmp_path, models, providers=""):
-    refs = ", ".join(f'"{m}"' for m in models)
-    path = tmp_path / "llmring.lock"
-    path.write_text('version = "1.0"\ndefault_profile = "default"\n\n[profiles.default]\nname = "default"\n\n'
-                    f'[[profiles.default.bindings]]\nalias = "a"\nmodels = [{refs}]\n' + providers)
-    return path
+    return one_alias(tmp_path, models, tail=providers)
 
 
 def gateway_lockfile(tmp_path, server, models):

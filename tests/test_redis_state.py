@@ -10,6 +10,7 @@ import threading
 import pytest
 from fakeclock import Clock
 from httpfake import closed_port, wait_for
+from lockfiles import one_alias
 from redisfix import RedisServer
 
 from llmring import Ring
@@ -72,11 +73,7 @@ def age(s, key, seconds):
 
 
 def lockfile(tmp_path, models):
-    refs = ", ".join(f'"{m}"' for m in models)
-    path = tmp_path / "llmring.lock"
-    path.write_text('version = "1.0"\ndefault_profile = "default"\n\n[profiles.default]\nname = "default"\n'
-                    f'\n[[profiles.default.bindings]]\nalias = "a"\nmodels = [{refs}]\n')
-    return path
+    return one_alias(tmp_path, models)
 
 
 # -- the circuit breaker's storage -----------------------------------------------------------------

@@ -5,6 +5,7 @@ import pickle
 
 import pytest
 from httpfake import Reply
+from lockfiles import one_alias
 
 from llmring import BadRequestError, ConfigurationError, LockfileError, ModelNotFoundError, Ring
 from llmring.exceptions import AllModelsFailedError, ProviderResponseError
@@ -21,11 +22,7 @@ def openai_ok(text="from openai"):
 
 
 def write_lock(tmp_path, models, extra=""):
-    refs = ", ".join(f'"{m}"' for m in models)
-    path = tmp_path / "llmring.lock"
-    path.write_text(f'version = "1.0"\ndefault_profile = "default"\n\n[profiles.default]\n\n'
-                    f'[[profiles.default.bindings]]\nalias = "a"\nmodels = [{refs}]\n{extra}')
-    return path
+    return one_alias(tmp_path, models, tail=extra)
 
 
 @pytest.fixture
