@@ -155,6 +155,16 @@ class FakeServer:
         self.httpd.server_close()
 
 
+def openai_answer(text: str = "ok", prompt_tokens: int = 5, completion_tokens: int = 2,
+                  model: str = "gpt-4o-mini") -> Reply:
+    """A Chat Completions answer, as OpenAI (and compatible servers) send it."""
+    return Reply(json={"id": "c1", "object": "chat.completion", "model": model,
+                       "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                                    "finish_reason": "stop"}],
+                       "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                                 "total_tokens": prompt_tokens + completion_tokens}})
+
+
 def sse(*events: Any, event_names: bool = False) -> list:
     """SSE frames for dicts (JSON data) or strings (raw data); (name, dict) pairs add `event:`."""
     out = []

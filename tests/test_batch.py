@@ -5,7 +5,7 @@ import itertools
 import threading
 
 import pytest
-from httpfake import Reply, wait_for
+from httpfake import openai_answer, wait_for
 from lockfiles import one_alias
 
 from llmring import AsyncRing, LLMRequest, LLMResponse, Ring
@@ -17,10 +17,7 @@ def write_lock(tmp_path, models, alias="a"):
 
 
 def openai_reply(text):
-    return Reply(json={"id": "x", "object": "chat.completion", "model": "gpt-4o-mini",
-                       "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                                    "finish_reason": "stop"}],
-                       "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}})
+    return openai_answer(text, 3, 1)
 
 
 @pytest.fixture

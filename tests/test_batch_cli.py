@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from clitools import runner
-from httpfake import Reply, wait_for
+from httpfake import Reply, openai_answer, wait_for
 
 from llmring.cli import cli
 
@@ -43,10 +43,7 @@ def rows(path):
 def openai_reply(text, status=200):
     if status != 200:
         return Reply(status=status, json={"error": {"message": "no", "type": "invalid_request_error"}})
-    return Reply(json={"id": "x", "object": "chat.completion", "model": "gpt-4o-mini",
-                       "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                                    "finish_reason": "stop"}],
-                       "usage": {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12}})
+    return openai_answer(text, 10, 2)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from httpfake import Reply
+from httpfake import openai_answer
 from lockfiles import one_alias
 from redisfix import RedisServer
 
@@ -17,9 +17,6 @@ from llmring.exceptions import AllModelsFailedError
 
 pytestmark = pytest.mark.slow
 
-ANSWER = {"id": "c1", "object": "chat.completion", "model": "m",
-          "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
-          "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}}
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +59,7 @@ def test_calls_in_flight_never_exceed_the_concurrency_summed_over_the_cluster(tm
         time.sleep(0.05)  # a busy provider: without the shared limit, 8 worker threads pile up here
         with lock:
             flying[0] -= 1
-        return Reply(json=ANSWER)
+        return openai_answer()
 
     server.add("POST", "/v1/chat/completions", counted)
     ring = Ring(lockfile(tmp_path, server, "[limits.x]\nconcurrency = 3\n"), state_url=redis_server.fresh_url())
@@ -75,7 +72,7 @@ def test_calls_in_flight_never_exceed_the_concurrency_summed_over_the_cluster(tm
 
 def test_requests_per_minute_hold_over_the_cluster_and_the_rest_is_skipped_without_a_call(tmp_path, server,
                                                                                           redis_server, cluster):
-    server.add("POST", "/v1/chat/completions", Reply(json=ANSWER))
+    server.add("POST", "/v1/chat/completions", openai_answer())
     ring = Ring(lockfile(tmp_path, server, '[limits."x:m"]\nrpm = 5\n'), state_url=redis_server.fresh_url())
     texts = [f"doc {i}" for i in range(12)]
     # A short deadline: a call that would wait for the next minute is skipped as rate_limit.

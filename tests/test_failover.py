@@ -5,7 +5,7 @@ import threading
 import time
 
 import pytest
-from httpfake import Reply, closed_port, sse
+from httpfake import Reply, closed_port, openai_answer, sse
 
 from llmring import LLMRequest, LLMRing, Ring
 from llmring.exceptions import (
@@ -43,10 +43,7 @@ def lockfile(tmp_path, bindings, providers=""):
 
 
 def openai_ok(text="from openai"):
-    return Reply(json={"id": "c1", "object": "chat.completion", "model": "gpt-4o-mini",
-                       "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                                    "finish_reason": "stop"}],
-                       "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}})
+    return openai_answer(text)
 
 
 def openai_error(status, message, type_="server_error", code=None, headers=None):

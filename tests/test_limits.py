@@ -6,6 +6,7 @@ import threading
 
 import pytest
 from fakeclock import Clock
+from httpfake import openai_answer
 from lockfiles import one_alias
 
 from llmring import Ring
@@ -324,12 +325,7 @@ KEY = "sk-test-very-secret-key-123456"
 
 
 def openai_ok(text="hi"):
-    from httpfake import Reply
-
-    return Reply(json={"id": "c1", "object": "chat.completion", "model": "gpt-4o-mini",
-                       "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                                    "finish_reason": "stop"}],
-                       "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}})
+    return openai_answer(text)
 
 
 def limited_lockfile(tmp_path, models, limits):

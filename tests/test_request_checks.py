@@ -4,7 +4,7 @@ against a model; bookkeeping after an answer never loses it; seed details of res
 import pickle
 
 import pytest
-from httpfake import Reply
+from httpfake import openai_answer
 from lockfiles import one_alias
 
 from llmring import BadRequestError, ConfigurationError, LockfileError, ModelNotFoundError, Ring
@@ -15,10 +15,7 @@ TOOL = {"type": "function", "function": {"name": "lookup", "parameters": {"type"
 
 
 def openai_ok(text="from openai"):
-    return Reply(json={"id": "c1", "object": "chat.completion", "model": "gpt-4o-mini",
-                       "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                                    "finish_reason": "stop"}],
-                       "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}})
+    return openai_answer(text)
 
 
 def write_lock(tmp_path, models, extra=""):

@@ -17,7 +17,7 @@ import weakref
 from concurrent.futures import ProcessPoolExecutor
 
 import pytest
-from httpfake import Reply
+from httpfake import openai_answer
 
 from llmring import Ring
 from llmring.aio import AsyncRing
@@ -32,10 +32,7 @@ CHILD_GIVES_UP = 60
 
 def echo(rec):
     text = rec.json()["messages"][-1]["content"]
-    return Reply(json={"id": "c1", "object": "chat.completion", "model": "m",
-                       "choices": [{"index": 0, "message": {"role": "assistant", "content": f"echo {text}"},
-                                    "finish_reason": "stop"}],
-                       "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
+    return openai_answer(f"echo {text}", 1, 1, model="m")
 
 
 @pytest.fixture
