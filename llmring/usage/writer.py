@@ -121,20 +121,21 @@ class Writer:
             self.conns.pop(where, None)
             _close(conn)
             raise
-        self.broken.discard(where)
 
     def _broke(self, where: Path, error: BaseException) -> None:
         if where in self.broken:
             return
         self.broken.add(where)
-        warn("the usage log %s cannot be written (%s); calls go on unrecorded until it can, and this is said "
-             "once. Fix the file or set LLMRING_USAGE_DB elsewhere (LLMRING_USAGE=off turns the log off).",
+        warn("the usage log %s cannot be written (%s); calls go on (unrecorded while this lasts), and this is "
+             "said once. Fix the file or set LLMRING_USAGE_DB elsewhere (LLMRING_USAGE=off turns the log off).",
              where, describe(error))
 
 
 def describe(error: BaseException) -> str:
     if isinstance(error, sqlite3.DatabaseError) and "not a database" in str(error):
         return "it is not a SQLite database: corrupt or another kind of file"
+    if isinstance(error, sqlite3.OperationalError) and "disk I/O error" in str(error):
+        return "disk I/O error: is the disk full, or the file too large?"
     return f"{type(error).__name__}: {error}"
 
 
