@@ -110,9 +110,14 @@ class LLMRequest:
 
 @attrs.define
 class Usage:
+    """Tokens of one call. `cached_tokens` (part of input_tokens: read from the provider's prompt
+    cache) and `reasoning_tokens` (thinking the model did) are None when the provider did not say."""
+
     input_tokens: int = 0
     output_tokens: int = 0
     total_tokens: Optional[int] = None
+    cached_tokens: Optional[int] = None
+    reasoning_tokens: Optional[int] = None
 
     def __attrs_post_init__(self) -> None:
         if self.total_tokens is None:
