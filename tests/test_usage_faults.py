@@ -93,10 +93,12 @@ FULL = textwrap.dedent("""
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
     limit = int(sys.argv[1])
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-    from llmring import Ring
+    from llmring import Ring, usage
     ring = Ring()
     for i in range(300):
         assert ring.chat("a", "word " * 400).content
+        if i % 50 == 49:
+            usage.flush()  # batches of 50: the first fit under the limit, the later ones do not
     ring.close()
     print("all answered")
 """)
@@ -108,7 +110,7 @@ def test_a_full_disk_warns_once_and_calls_go_on(tmp_path):
     path = db.path()
     db.connect(path, create=True).close()
     env = {**os.environ, "LLMRING_USAGE_TEXT": "on"}
-    done = subprocess.run([sys.executable, "-c", FULL, str(200_000)], capture_output=True, text=True, env=env,
+    done = subprocess.run([sys.executable, "-c", FULL, str(400_000)], capture_output=True, text=True, env=env,
                           cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "all answered"

@@ -58,10 +58,15 @@ def enabled() -> bool:
 
 def path() -> Path:
     """LLMRING_USAGE_DB, else usage.db in the platform's per-user data directory."""
-    explicit = os.environ.get(ENV_DB, "").strip()
-    if explicit:
-        return Path(explicit).expanduser()
-    return data_dir() / "usage.db"
+    global _path
+    settings = (os.environ.get(ENV_DB), os.environ.get("XDG_DATA_HOME"), sys.platform)
+    if _path is None or _path[0] != settings:  # every call asks: remember the answer
+        explicit = (settings[0] or "").strip()
+        _path = (settings, Path(explicit).expanduser() if explicit else data_dir() / "usage.db")
+    return _path[1]
+
+
+_path: Optional[tuple] = None
 
 
 def data_dir() -> Path:

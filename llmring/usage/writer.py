@@ -1,17 +1,17 @@
-"""The background writer: records go on a bounded queue and a daemon thread writes them in
-batches, one transaction per batch, so a call never waits for the disk.
+"""The background writer: a call appends its record to a deque (no lock, no wake-up) and a
+daemon thread writes what gathered every INTERVAL_S, one transaction per batch, so a call never
+waits for the disk and the log costs a call about a microsecond.
 
-A full queue drops the record (one warning) rather than block a call. Each record carries the
-database path it was made for (the environment can change between calls: tests, tools). What
-this process has queued but not committed stays visible to `spent` (budgets count it).
-After fork the child gets a new queue, thread and connections; the parent's are left alone."""
+A full deque drops the record (one warning) rather than grow or block. Each record carries
+the database path it was made for (the environment can change between calls: tests, tools).
+What this process has queued but not committed stays visible to `spent` (budgets count it).
+After fork the child gets a new deque, thread and connections; the parent's are left alone."""
 
 from __future__ import annotations
 
 import atexit
-import itertools
+import collections
 import os
-import queue
 import sqlite3
 import threading
 from pathlib import Path
@@ -19,17 +19,18 @@ from typing import Any, Optional
 
 from . import db
 
-QUEUE_SIZE = 10_000
-BATCH = 500  # rows per transaction at most
+QUEUE_SIZE = 10_000  # records waiting at most; more are dropped
+BATCH = 1000  # rows per transaction at most; this many waiting wake the writer early
+INTERVAL_S = 0.5  # how often the writer looks for records; a kill -9 loses at most this much
 FLUSH_WAIT_S = 5.0  # how long flush() (Ring.close, exit) waits for the writer at most
 
 
 class Writer:
     def __init__(self) -> None:
-        self.queue: queue.Queue = queue.Queue(QUEUE_SIZE)
-        self.lock = threading.Lock()  # guards pending, thread start, and the commit of a batch
-        self.pending: dict = {}  # seq -> (path, alias, profile, at, cost): queued, not committed
-        self.seq = itertools.count()
+        self.items: collections.deque = collections.deque()  # (path, record) or a flush marker (an Event)
+        self.inflight: list = []  # the batch being written, still counted by pending_cost
+        self.lock = threading.Lock()  # guards taking a batch, committing it, and reading what is pending
+        self.wake = threading.Event()
         self.thread: Optional[threading.Thread] = None
         self.conns: dict = {}  # path -> sqlite3.Connection (the writer thread's own)
         self.broken: set = set()  # paths whose trouble was already reported
@@ -37,37 +38,40 @@ class Writer:
 
     def put(self, where: Path, record: Any) -> None:
         """Queue one record for `where`; never blocks, never raises for a full queue."""
-        item = (next(self.seq), where, db.row(record))
         if self.thread is None:
             self._start()
-        if record.cost is not None and record.alias is not None:
-            with self.lock:
-                self.pending[item[0]] = (where, record.alias, record.profile, record.started_at, record.cost)
-        try:
-            self.queue.put_nowait(item)
-        except queue.Full:
-            with self.lock:
-                self.pending.pop(item[0], None)
-            if not self.dropped:
-                self.dropped = True
-                warn("the usage log cannot keep up (%d records waiting); records are dropped until it does, "
-                     "and this is said once.", QUEUE_SIZE)
+        waiting = len(self.items)
+        if waiting >= QUEUE_SIZE:
+            return self._drop()
+        self.items.append((where, record))  # deque.append is atomic: no lock on the call's path
+        if waiting + 1 == BATCH:
+            self.wake.set()
 
     def flush(self, wait: float = FLUSH_WAIT_S) -> bool:
         """Wait (at most `wait` seconds) until what was queued before now is written."""
         if self.thread is None or not self.thread.is_alive():
             return True
         done = threading.Event()
-        try:
-            self.queue.put(done, timeout=wait)
-        except queue.Full:
-            return False
+        self.items.append(done)
+        self.wake.set()
         return done.wait(wait)
 
     def pending_cost(self, where: Path, alias: str, profile: Optional[str], since: float) -> float:
         """Cost queued for `alias` and not yet committed; the caller holds self.lock."""
-        return sum((cost for path, a, p, at, cost in self.pending.values()
-                    if a == alias and at >= since and path == where and (profile is None or p == profile)), 0.0)
+        total = 0.0
+        for item in list(self.items) + self.inflight:  # list(deque) copies atomically
+            if isinstance(item, tuple):
+                path, r = item
+                if (r.cost is not None and r.alias == alias and r.started_at >= since and path == where
+                        and (profile is None or r.profile == profile)):
+                    total += r.cost
+        return total
+
+    def _drop(self) -> None:
+        if not self.dropped:
+            self.dropped = True
+            warn("the usage log cannot keep up (%d records waiting); records are dropped until it does, "
+                 "and this is said once.", QUEUE_SIZE)
 
     def _start(self) -> None:
         with self.lock:
@@ -77,15 +81,18 @@ class Writer:
 
     def _run(self) -> None:
         while True:
-            batch = [self.queue.get()]
-            while len(batch) < BATCH:
-                try:
-                    batch.append(self.queue.get_nowait())
-                except queue.Empty:
-                    break
-            self._write(batch)
+            self.wake.wait(INTERVAL_S)
+            self.wake.clear()
+            while self.items:
+                self._write_some()
 
-    def _write(self, batch: list) -> None:
+    def _write_some(self) -> None:
+        """Write up to BATCH records (grouped by path) and set the flush markers among them."""
+        with self.lock:
+            batch = []
+            while self.items and len(batch) < BATCH:
+                batch.append(self.items.popleft())
+            self.inflight = [item for item in batch if isinstance(item, tuple)]
         by_path: dict = {}
         for item in batch:
             if isinstance(item, threading.Event):  # a flush marker: everything before it is written
@@ -93,30 +100,29 @@ class Writer:
                 by_path = {}
                 item.set()
             else:
-                by_path.setdefault(item[1], []).append(item)
+                by_path.setdefault(item[0], []).append(item[1])
         self._write_groups(by_path)
+        with self.lock:
+            self.inflight = []
 
     def _write_groups(self, by_path: dict) -> None:
-        for where, items in by_path.items():
+        for where, records in by_path.items():
             try:
-                self._insert(where, items)
+                self._insert(where, records)
             except Exception as e:  # noqa: BLE001 - the log must never fail anything; it says why once
-                with self.lock:
-                    for item in items:
-                        self.pending.pop(item[0], None)
                 self._broke(where, e)
 
-    def _insert(self, where: Path, items: list) -> None:
+    def _insert(self, where: Path, records: list) -> None:
         conn = self.conns.get(where)
         if conn is None:
             conn = self.conns[where] = db.connect(where, create=True)
         try:
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(db.INSERT, [item[2] for item in items])
+            conn.executemany(db.INSERT, [db.row(r) for r in records])
             with self.lock:  # commit and un-pend together: `spent` never counts a row twice
                 conn.execute("COMMIT")
-                for item in items:
-                    self.pending.pop(item[0], None)
+                done = {id(r) for r in records}
+                self.inflight = [item for item in self.inflight if id(item[1]) not in done]
         except BaseException:
             self.conns.pop(where, None)
             _close(conn)
