@@ -47,20 +47,22 @@ def spent(alias: str, profile: Optional[str], since: float) -> float:
     unusable database counts 0.0 (and is reported once on the `llmring.usage` logger)."""
     where = db.path()
     w = writer.current()
-    # The writer commits and un-pends under its lock: holding it, no row is counted twice.
-    with w.lock if w is not None else contextlib.nullcontext():
-        queued = w.pending_cost(where, alias, profile, since) if w is not None else 0.0
-        if not where.exists():
-            return queued
-        try:
-            return queued + db.spent(_reader(where), alias, profile, since)
-        except Exception as e:  # noqa: BLE001 - a budget check must never fail the call
-            _drop_reader(where)
-            if where not in _warned:
-                _warned.add(where)
-                writer.warn("the usage log %s cannot be read (%s); spending is counted as $0 from it, and this "
-                            "is said once.", where, writer.describe(e))
-            return queued
+    try:
+        conn = _reader(where) if where.exists() else None  # opened before the writer's lock is held
+        # The writer commits and un-pends under its lock: holding it, no row is counted twice.
+        with w.lock if w is not None else contextlib.nullcontext():
+            queued = w.pending_cost(where, alias, profile, since) if w is not None else 0.0
+            return queued + (db.spent(conn, alias, profile, since) if conn is not None else 0.0)
+    except Exception as e:  # noqa: BLE001 - a budget check must never fail the call
+        _drop_reader(where)
+        if where not in _warned:
+            _warned.add(where)
+            writer.warn("the usage log %s cannot be read (%s); spending is counted as $0 from it, and this "
+                        "is said once.", where, writer.describe(e))
+        if w is None:
+            return 0.0
+        with w.lock:
+            return w.pending_cost(where, alias, profile, since)
 
 
 def _reader(where: Any) -> sqlite3.Connection:
