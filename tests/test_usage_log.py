@@ -180,3 +180,25 @@ def test_spent_on_a_corrupt_db_is_zero_with_one_warning(caplog):
     said = [r for r in caplog.records if r.name == "llmring.usage"]
     assert len(said) == 1 and "cannot be read" in said[0].getMessage()
     assert "not a SQLite database" in said[0].getMessage()
+
+
+def test_many_threads_and_the_async_ring_are_all_recorded(tmp_path):
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from llmring import AsyncRing
+
+    one_alias(tmp_path, ["mock:echo"])
+    ring = Ring()
+    with ThreadPoolExecutor(8) as pool:
+        assert len(list(pool.map(lambda i: ring.chat("a", f"n{i}"), range(200)))) == 200
+    ring.close()
+
+    async def main():
+        async with AsyncRing() as aring:
+            await asyncio.gather(*(aring.chat("a", "async call") for _ in range(5)))
+
+    asyncio.run(main())
+    assert usage.flush()  # AsyncRing.close does not wait for the log; Ring.close and exit do
+    counts = sorted(r["input_tokens"] for r in rows(db_file()))
+    assert counts == [1] * 200 + [2] * 5

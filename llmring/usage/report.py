@@ -1,11 +1,11 @@
 """What `llmring usage` reports: calls grouped by alias, model, provider, profile or day over a
 time range, with tokens, cost (unknown cost counted apart, never as zero) and latency p50/p95.
 
-One indexed scan of `calls` does it all: rows are grouped by key and by latency bucket (two
-significant digits: 1 ms steps under 0.1 s, 10 ms under 1 s, 100 ms under 10 s, then 1 s), so
-the percentiles come from a small histogram rather than from every row. Days are local days,
-numbered with integer arithmetic (SQLite's date() costs more than the rest of the scan): the
-range is cut where the UTC offset changes (DST), and each piece is one query."""
+Rows are grouped by key and by latency bucket (two significant digits: 1 ms steps under
+0.1 s, 10 ms under 1 s, 100 ms under 10 s, then 1 s), so the percentiles come from a small
+histogram rather than from every row. The range is read one local day at a time, each day one
+indexed query: SQLite groups by sorting, and a day's rows sort in the CPU's cache where a
+million do not (twice as fast), and a day needs no date arithmetic in SQL (DST included)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import datetime as dt
 import re
 import sqlite3
 import time
+from collections.abc import Iterator
 from typing import Optional
 
 import attrs
@@ -22,13 +23,12 @@ GROUPS = {
     "model": "COALESCE(model, '(none answered)')",
     "provider": "COALESCE(provider, '(none answered)')",
     "profile": "COALESCE(profile, '-')",
-    "day": "CAST((at + ?) / 86400 AS INTEGER)",  # the local day's number, given the piece's UTC offset
+    "day": "NULL",  # each day is read by a query of its own, which names it
 }
 _BUCKET_MS = ("CASE WHEN latency < 0.1 THEN CAST(latency * 1000 AS INTEGER) "
               "WHEN latency < 1 THEN CAST(latency * 100 AS INTEGER) * 10 "
               "WHEN latency < 10 THEN CAST(latency * 10 AS INTEGER) * 100 "
               "ELSE CAST(latency AS INTEGER) * 1000 END")
-DAY = 86400
 _UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
@@ -93,14 +93,13 @@ def summarize(conn: sqlite3.Connection, by: str, since: Optional[float] = None, 
               alias: Optional[str] = None) -> Report:
     """The report of the calls in [since, until), grouped `by` (a key of GROUPS)."""
     groups: dict = {}
-    for piece_since, piece_until, offset, day in _pieces(conn, by, since, until):
-        where, args = _where(piece_since, piece_until, alias)
-        sql = (f"SELECT {GROUPS[by]} AS k, {_BUCKET_MS} AS ms, COUNT(*), SUM(error_kind IS NOT NULL), "
-               "TOTAL(failovers), TOTAL(input_tokens), TOTAL(output_tokens), TOTAL(cost), COUNT(cost), "
-               f"SUM(cost IS NULL AND model IS NOT NULL) FROM calls {where} GROUP BY k, ms")
-        for key, ms, *sums in conn.execute(sql, ([offset] if by == "day" else []) + args):
-            if by == "day":
-                key = day or dt.date.fromtimestamp(key * DAY - offset + DAY / 2).isoformat()
+    sql = (f"SELECT {GROUPS[by]} AS k, {_BUCKET_MS} AS ms, COUNT(*), SUM(error_kind IS NOT NULL), "
+           "TOTAL(failovers), TOTAL(input_tokens), TOTAL(output_tokens), TOTAL(cost), COUNT(cost), "
+           "SUM(cost IS NULL AND model IS NOT NULL) FROM calls {where} GROUP BY k, ms")
+    for day, day_since, day_until in _days(conn, since, until):
+        where, args = _where(day_since, day_until, alias)
+        for key, ms, *sums in conn.execute(sql.format(where=where), args):
+            key = day if by == "day" else key
             groups.setdefault(key, Group(key)).add(_group(key, ms, *sums))
     rows = sorted(groups.values(), key=lambda g: g.key if by == "day" else (-(g.cost or 0), -g.calls, g.key))
     total = Group(None)
@@ -115,29 +114,18 @@ def _group(key: str, ms: Optional[int], calls: int, failed: int, failovers: floa
                  {} if ms is None else {ms: calls})
 
 
-def _pieces(conn: sqlite3.Connection, by: str, since: Optional[float], until: Optional[float]) -> list:
-    """(since, until, UTC offset, day) pieces of the range: in each, every local day is 24 hours
-    long at one offset. A day with a DST change is a piece of its own, named by `day` (its rows
-    are that day, whatever their key). One piece when not grouping by day."""
-    if by != "day":
-        return [(since, until, 0, None)]
+def _days(conn: sqlite3.Connection, since: Optional[float], until: Optional[float]) -> Iterator[tuple]:
+    """(local date, since, until) of each day of the range, cut to the range at both ends."""
     if since is None or until is None:  # the range of the calls there are
         first, last = conn.execute("SELECT MIN(at), MAX(at) FROM calls").fetchone()
         if first is None:
-            return []
+            return
         since, until = first if since is None else since, last + 1 if until is None else until
-    pieces: list = []
     start, day = since, dt.date.fromtimestamp(since)
     while start < until:
-        begin, end = _midnight(day), _midnight(day + dt.timedelta(days=1))
-        if end - begin != DAY:
-            pieces.append((start, min(end, until), 0, day.isoformat()))
-        elif pieces and pieces[-1][3] is None and pieces[-1][2] == -begin % DAY:
-            pieces[-1] = (pieces[-1][0], min(end, until), pieces[-1][2], None)
-        else:
-            pieces.append((start, min(end, until), -begin % DAY, None))
+        end = _midnight(day + dt.timedelta(days=1))
+        yield day.isoformat(), start, min(end, until)
         start, day = end, day + dt.timedelta(days=1)
-    return pieces
 
 
 def _midnight(day: dt.date) -> float:
