@@ -48,7 +48,7 @@ def measure_usage(scale: Scale) -> Result:
 def _chat(result: Result, scale: Scale) -> None:
     from llmring import usage
 
-    calls = scale(2000, 100)
+    calls = scale(4000, 100)
     with bench_server() as bench:
         def on() -> str:
             os.environ["LLMRING_USAGE"] = "on"
@@ -62,7 +62,7 @@ def _chat(result: Result, scale: Scale) -> None:
             on()
             off()
         usage.flush()
-        timings = interleaved(on, off, calls, 20)
+        timings = interleaved(on, off, calls, 40)
         _pair_rows(result, "Ring.chat, log on vs off", timings, 1e6, "us", AIM_CHAT)
         usage.flush()
     written = sqlite3.connect(os.environ["LLMRING_USAGE_DB"]).execute("SELECT COUNT(*) FROM calls").fetchone()[0]
