@@ -3,8 +3,13 @@ ring.map, AsyncRing) once, with a CallRecord, and an observer can never fail a c
 
 import asyncio
 import logging
+import os
 import pickle
+import re
+import subprocess
+import sys
 import types
+from pathlib import Path
 
 import pytest
 from httpfake import Reply, sse
@@ -15,6 +20,10 @@ from llmring import LLMRing, Ring, observe
 from llmring.exceptions import AllModelsFailedError, StreamInterruptedError
 from llmring.plugins import PluginRegistry, hookimpl
 from llmring.record import CallRecord
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "plugins.md"
+# The observer example's files: a bold, backquoted name, then (after its caption) a python block.
+_DOC_FILE = re.compile(r"^\*\*`(\w+\.py)`\*\*(?:(?!```).)*?```python\n(.*?)\n```", re.MULTILINE | re.DOTALL)
 
 
 @pytest.fixture
@@ -172,3 +181,16 @@ def test_records_pickle(tmp_path, heard, monkeypatch):
     assert record.prompt is not None and record.answer == "Hi"
     for protocol in range(2, pickle.HIGHEST_PROTOCOL + 1):
         assert pickle.loads(pickle.dumps(record, protocol)) == record
+
+
+def test_the_worked_observer_in_the_plugin_docs_runs_as_written(tmp_path):
+    files = dict(_DOC_FILE.findall(DOC.read_text(encoding="utf-8")))
+    assert set(files) == {"llmring_calllog.py", "test_calllog.py"}, sorted(files)
+    for name, code in files.items():
+        (tmp_path / name).write_text(code + "\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_calllog.py"],
+                          cwd=tmp_path, env={**env, "PYTHONPATH": str(tmp_path)}, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "1 passed" in done.stdout, done.stdout[-500:]
