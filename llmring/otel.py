@@ -59,6 +59,9 @@ def spans(tracer: Any, trace: Any, record: Any) -> None:
     start = _ns(record.started_at)
     call = tracer.start_span(f"chat {_requested(record)}", kind=trace.SpanKind.CLIENT, start_time=start,
                              attributes=_call_attributes(record))
+    if not call.is_recording():  # sampled out: its attempts would be orphans
+        call.end(end_time=_ns(record.started_at + record.elapsed))
+        return
     if record.first_chunk is not None:
         call.add_event("llmring.first_chunk", timestamp=_ns(record.started_at + record.first_chunk))
     if record.error_kind:

@@ -273,3 +273,36 @@ def test_without_opentelemetry_installed_there_is_no_sink(tmp_path):
                "llmring.Ring().chat('a', 'hi')\n"
                "print(otel.sink(), observe._sinks)", tmp_path)
     assert out == "None []"
+
+
+def test_a_provider_set_after_the_first_call_gets_the_next_calls(tmp_path):
+    out = _run("import llmring\n"
+               "from opentelemetry import trace\n"
+               "from opentelemetry.sdk.trace import TracerProvider\n"
+               "from opentelemetry.sdk.trace.export import SimpleSpanProcessor\n"
+               "from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter\n"
+               "ring = llmring.Ring()\n"
+               "ring.chat('a', 'before')\n"
+               "found = InMemorySpanExporter()\n"
+               "provider = TracerProvider()\n"
+               "provider.add_span_processor(SimpleSpanProcessor(found))\n"
+               "trace.set_tracer_provider(provider)\n"
+               "ring.chat('a', 'after')\n"
+               "print(sorted(s.name for s in found.get_finished_spans()))", tmp_path)
+    assert out == "['attempt mock:echo', 'chat a']"
+
+
+def test_a_sampled_out_call_makes_no_spans(tmp_path):
+    out = _run("import llmring\n"
+               "from opentelemetry import trace\n"
+               "from opentelemetry.sdk.trace import TracerProvider\n"
+               "from opentelemetry.sdk.trace.export import SimpleSpanProcessor\n"
+               "from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter\n"
+               "from opentelemetry.sdk.trace.sampling import ALWAYS_OFF\n"
+               "found = InMemorySpanExporter()\n"
+               "provider = TracerProvider(sampler=ALWAYS_OFF)\n"
+               "provider.add_span_processor(SimpleSpanProcessor(found))\n"
+               "trace.set_tracer_provider(provider)\n"
+               "llmring.Ring().chat('a', 'hi')\n"
+               "print(found.get_finished_spans())", tmp_path)
+    assert out == "()"
