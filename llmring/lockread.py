@@ -235,7 +235,7 @@ class _Validator:
         requires = self.typed(raw.get("requires", []), list, "requires", where, *hints, _key_line("requires"))
         if requires:
             self.capabilities(requires, key, where, hints)
-        pin = self.pin(raw["pin"], key, where, hints) if "pin" in raw else None
+        pin = self.pin(raw["pin"], key, where, hints) if raw.get("pin") is not None else None
         return Binding(alias, models, description, params, requires, pin)
 
     def pin(self, raw: Any, key: str, where: str, hints: list) -> Pin:
@@ -257,11 +257,11 @@ class _Validator:
     def model_pin(self, raw: Any, key: str, where: str, hints: list) -> ModelPin:
         raw = self.typed(raw, dict, "each entry of pin.models", where, *hints)
         self.keys(raw, _MODEL_PIN, f"an entry of pin.models{where}", *hints)
-        if "model" not in raw:
+        if raw.get("model") is None:
             raise self.fail(f"an entry of pin.models{where} has no model; run `llmring lock pin` to write it again",
                             f"{key}.model", *hints)
         for k in ("model", "snapshot"):
-            problem = ref_problem(raw[k]) if k in raw else ""
+            problem = ref_problem(raw[k]) if raw.get(k) is not None else ""
             if problem:
                 raise self.fail(f"pin.models: {problem} ({where.strip()})", f"{key}.{k}", *hints)
         for k in ("input", "output"):
@@ -274,7 +274,8 @@ class _Validator:
         if window is not None and (type(window) is not int or window <= 0):
             raise self.fail(f"pin.models context_window must be a whole number of tokens, not {_show(window)}"
                             f"{where}", f"{key}.context_window", *hints)
-        return ModelPin(raw["model"].strip(), raw["snapshot"].strip() if "snapshot" in raw else None,
+        snapshot = raw.get("snapshot")
+        return ModelPin(raw["model"].strip(), snapshot.strip() if snapshot is not None else None,
                         raw.get("input"), raw.get("output"), window)
 
     def models(self, raw: dict, key: str, where: str, hints: list) -> list:

@@ -10,7 +10,7 @@ Which snapshot a floating id stands for (`snapshot_of`), in the registry in use:
 1. a name ending in a date (gpt-4o-2024-08-06, claude-3-5-haiku-20241022) is its own snapshot;
 2. else the dated models of the same provider that list the name among their aliases (the
    registry's own floating -> snapshot mapping: gpt-4o -> gpt-4o-2024-08-06);
-3. else the dated models named NAME-DATE (gpt-4o-search-preview -> gpt-4o-search-preview-2025-03-11);
+3. else the dated models named NAME-DATE (a registry without aliases: acme:widget -> acme:widget-2025-06-01);
 the one with the latest date in its name wins. When none exists the id is called as written
 and its pin has no snapshot.
 

@@ -316,3 +316,15 @@ def test_a_malformed_pin_names_the_file_line_and_problem(tmp_path, pin, fragment
         lockfile.read(path)
     assert str(err.value).startswith(f"{path}:9: "), str(err.value)
     assert fragment in str(err.value)
+
+
+def test_a_pinned_lockfile_round_trips_through_to_dict(tmp_path):
+    path = tmp_path / "llmring.lock"
+    path.write_text(COMMENTED)
+    lf = lockfile.read(path)
+    pins.pin(lf, registry.load(), now=STAMP)
+    data = lf.to_dict()
+    assert json.loads(json.dumps(data)) == data
+    assert data["profiles"]["default"]["bindings"][0]["pin"]["models"][2] == {
+        "model": "mock:echo", "snapshot": None, "input": None, "output": None, "context_window": None}
+    assert lockfile.Lockfile.from_dict(data) == lf
