@@ -248,6 +248,8 @@ class _Validator:
         for k in ("hash", "registry", "pinned_at"):
             if k not in raw:
                 raise self.fail(f"the pin{where} has no {k}{again}", f"{key}.pin.{k}", *hints)
+        if not hasattr(raw["pinned_at"], "isoformat"):  # else a TOML date-time, taken as written
+            self.typed(raw["pinned_at"], str, "pin.pinned_at", where, *hints)
         fields = {k: _stamp(raw[k]) if k == "pinned_at" else self.typed(raw[k], str, f"pin.{k}", where, *hints)
                   for k in ("hash", "registry", "pinned_at")}
         entries = self.typed(raw.get("models", []), list, "pin.models", where + again, *hints)
@@ -275,6 +277,9 @@ class _Validator:
             raise self.fail(f"pin.models context_window must be a whole number of tokens, not {_show(window)}"
                             f"{where}", f"{key}.context_window", *hints)
         snapshot = raw.get("snapshot")
+        if snapshot is not None and snapshot.partition(":")[0] != raw["model"].partition(":")[0]:
+            raise self.fail(f"pin.models: the snapshot {snapshot} of {raw['model']} is another provider's{where}; "
+                            "a pin may only name a dated version of the same model", f"{key}.snapshot", *hints)
         return ModelPin(raw["model"].strip(), snapshot.strip() if snapshot is not None else None,
                         raw.get("input"), raw.get("output"), window)
 

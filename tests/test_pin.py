@@ -308,6 +308,9 @@ def test_a_pin_written_as_a_sub_table_reads_the_same():
      "pin.models context_window must be a whole number of tokens, not float 1.5"),
     ('{ hash = "h", registry = "r1", pinned_at = "t", models = [{ model = "openai:gpt-4o", price = 1 }] }',
      "unknown key 'price' in an entry of pin.models"),
+    ('{ hash = "h", registry = "r1", pinned_at = 5 }', "pin.pinned_at must be a non-empty string, not int 5"),
+    ('{ hash = "h", registry = "r1", pinned_at = "t", models = [{ model = "openai:gpt-4o", snapshot = "evil:x" }] }',
+     "pin.models: the snapshot evil:x of openai:gpt-4o is another provider's for alias 'a' in profile 'default'"),
 ])
 def test_a_malformed_pin_names_the_file_line_and_problem(tmp_path, pin, fragment):
     path = tmp_path / "llmring.lock"
