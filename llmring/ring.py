@@ -173,6 +173,21 @@ class Ring:
 
         self.store.edit(change, create=False)
 
+    def pin(self, profile: Optional[str] = None) -> list:
+        """Pin every binding of `profile` (every profile when None) to what the registry in use
+        says now (llmring/pins.py); returns the (profile, alias) pairs whose pin changed."""
+        from . import pins, registry
+
+        reg = registry.load()
+        return self.store.edit(lambda lf: pins.pin(lf, reg, profile), create=False)
+
+    def drift(self, profile: Optional[str] = None) -> list:
+        """What no longer matches the pins of `profile` (every profile when None), as
+        pins.Drift items (what `llmring lock validate --frozen` prints); empty when all match."""
+        from . import pins, registry
+
+        return pins.drift(self.lockfile, registry.load(), profile)
+
     def init_lockfile(self, force: bool = False, path: Optional[PathLike] = None) -> Any:
         """Write a new lockfile: at `path`, else at the file this Ring was given (lockfile_path
         or $LLMRING_LOCKFILE_PATH), else ./llmring.lock. Refuses to overwrite unless `force`."""
