@@ -13,7 +13,19 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .exceptions import LockfileError
-from .lockmodel import FORMAT_VERSION, LIMIT_KEYS, Binding, Bindings, Endpoint, Lockfile, PathLike, Profile, as_str
+from .lockmodel import (
+    BUDGET_KEYS,
+    FORMAT_VERSION,
+    LIMIT_KEYS,
+    Binding,
+    Bindings,
+    Budget,
+    Endpoint,
+    Lockfile,
+    PathLike,
+    Profile,
+    as_str,
+)
 from .refs import ALIAS_NAME, PLAIN_REF, alias_problem, ref_problem
 from .state import Limit
 
@@ -21,8 +33,8 @@ BOM = "\ufeff"
 
 _TOP = ("version", "default_profile", "profiles", "providers", "limits", "metadata", "created_at", "updated_at")
 _PROFILE = ("name", "bindings", "registry_versions")
-_BINDING = ("alias", "models", "description", "params", "requires")
-_BINDING_KEYS = frozenset(_BINDING)
+_BINDING = ("alias", "models", "description", "params", "requires", "budget")
+_BINDING_KEYS = frozenset(_BINDING) - {"budget"}  # the fast path's keys; a budget takes the checks
 _ENDPOINT = ("type", "base_url", "api_key_env")
 _INF = float("inf")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -221,7 +233,9 @@ class _Validator:
         requires = self.typed(raw.get("requires", []), list, "requires", where, *hints, _key_line("requires"))
         if requires:
             self.capabilities(requires, key, where, hints)
-        return Binding(alias, models, description, params, requires)
+        budget = raw.get("budget")
+        return Binding(alias, models, description, params, requires,
+                       None if budget is None else self.budget(budget, key, where, hints))
 
     def models(self, raw: dict, key: str, where: str, hints: list) -> list:
         if "models" not in raw:
@@ -243,6 +257,21 @@ class _Validator:
             raise self.fail(f"models lists {', '.join(dupes)} twice{where}", f"{key}.models", *hints,
                             _key_line("models"))
         return models
+
+    def budget(self, raw: Any, key: str, where: str, hints: list) -> Budget:
+        """budget = { usd_per_day = 5.0, usd_per_month = 100.0 } (inline, or a sub-table)."""
+        hints = [*hints, _key_line("budget")]
+        raw = self.typed(raw, dict, "budget", f"{where}; e.g. budget = {{ usd_per_day = 5.0 }}", *hints)
+        self.keys(raw, BUDGET_KEYS, f"the budget{where}", *hints)
+        usd = {k: v for k, v in raw.items() if v is not None}  # None only in data from to_dict
+        if not usd:
+            raise self.fail(f"budget is empty{where}; set usd_per_day or usd_per_month (US dollars)",
+                            f"{key}.budget", *hints)
+        for k, v in usd.items():
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < _INF:
+                raise self.fail(f"budget.{k} must be a number of US dollars, 0 or more, not {_show(v)}{where}",
+                                f"{key}.budget.{k}", *hints, _key_line(k))
+        return Budget(**{k: float(v) for k, v in usd.items()})
 
     def capabilities(self, requires: list, key: str, where: str, hints: list) -> None:
         from .registry import CAPABILITIES
