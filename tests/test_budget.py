@@ -28,7 +28,8 @@ from llmring.lockfile import read
 from llmring.state import MemoryState
 
 # 5 input and 2 output tokens (openai_answer) at these prices (USD per million) cost $1.00.
-PAID = '[providers.x]\ntype = "openai"\nbase_url = "{url}/v1"\nprices = {{ m = {{ input = 100000, output = 250000 }} }}\n'
+PAID = ('[providers.x]\ntype = "openai"\nbase_url = "{url}/v1"\n'
+        'prices = {{ m = {{ input = 100000, output = 250000 }} }}\n')
 FREE = '[providers.free]\ntype = "openai"\nbase_url = "{url}/v1"\nprices = {{ m = {{ input = 0, output = 0 }} }}\n'
 LOCAL = '[providers.local]\ntype = "openai"\nbase_url = "{url}/v1"\n'  # no price at all
 NOON = calendar.timegm((2026, 12, 2, 12, 0, 0))
@@ -252,8 +253,8 @@ def test_lock_validate_reports_a_bad_budget_and_warns_of_one_that_can_never_bind
     path.write_text(path.read_text().replace("models = [", "budget = { usd_per_day = -5 }\nmodels = [", 1))
     result = runner().invoke(cli, ["lock", "validate"], catch_exceptions=False)
     assert result.exit_code == 1
-    assert result.stderr == (f"Error: {path}:{line_of(path, '-5')}: budget.usd_per_day must be a number of US dollars, 0 or more, "
-                             "not int -5 for alias 'a' in profile 'default'\n")
+    assert result.stderr == (f"Error: {path}:{line_of(path, '-5')}: budget.usd_per_day must be a number of US "
+                             "dollars, 0 or more, not int -5 for alias 'a' in profile 'default'\n")
     path.write_text(path.read_text().replace("-5", "5"))
     result = runner().invoke(cli, ["lock", "validate", "--json"], catch_exceptions=False)
     assert result.exit_code == 0
