@@ -120,8 +120,7 @@ class Gate:
 
     def __init__(self, budgets: Budgets, alias: str, profile: Optional[str], budget: Any, lockfile: Any) -> None:
         self.budgets, self.alias, self.profile, self.budget = budgets, alias, profile, budget
-        self.lockfile = Path(lockfile).name if lockfile is not None else "llmring.lock"
-        self.over: Optional[Over] = None
+        self.lockfile, self.over = lockfile, None
 
     def holds_back(self, info: Any) -> str:
         """Why a model with registry entry `info` may not be tried now, or "" when it may."""
@@ -137,8 +136,8 @@ class Gate:
     def error(self, target: str, attempts: list) -> BudgetExceededError:
         over = self.over
         assert over is not None  # the walker asks only after a model was held back
-        return BudgetExceededError(target, attempts, over.spent, over.budget, over.period, over.when(),
-                                   self.lockfile)
+        name = Path(self.lockfile).name if self.lockfile is not None else "llmring.lock"
+        return BudgetExceededError(target, attempts, over.spent, over.budget, over.period, over.when(), name)
 
 
 def gate(budgets: Budgets, res: Any) -> Optional[Gate]:
