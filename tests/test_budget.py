@@ -389,3 +389,12 @@ def test_a_restart_does_not_reset_the_budget(tmp_path, paid, monkeypatch):
         first.chat("summarizer", "hi")
     with pytest.raises(BudgetExceededError, match=r"spent \$2.00"):
         Ring(path).chat("summarizer", "hi")  # a new Ring (a restarted app) starts from the log
+
+
+def test_aliases_json_shows_the_budget(tmp_path):
+    import json
+
+    read_budget(tmp_path, "budget = { usd_per_month = 12 }")
+    result = runner().invoke(cli, ["aliases", "--json"], catch_exceptions=False)
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["aliases"][0]["budget"] == {"usd_per_month": 12.0}
