@@ -16,7 +16,7 @@ import threading
 import pytest
 from clitools import runner
 from fakeclock import Clock
-from httpfake import openai_answer, sse
+from httpfake import FakeServer, openai_answer, sse
 from lockfiles import one_alias
 from redisfix import RedisServer
 
@@ -42,6 +42,19 @@ def no_usage_log(monkeypatch):
 
 
 @pytest.fixture
+def server():
+    """The provider; the Rings a test made close their connections to it before it stops."""
+    s = FakeServer()
+    yield s
+    while MADE:
+        MADE.pop().close()
+    s.close()
+
+
+MADE: list = []
+
+
+@pytest.fixture
 def paid(server):
     server.add("POST", "/v1/chat/completions", openai_answer("paid"))
     return server
@@ -57,6 +70,7 @@ def budget_lockfile(tmp_path, server, budget="budget = { usd_per_day = 2.0 }", m
 
 def ring_at(path, when=NOON, **kw):
     ring = Ring(path, **kw)
+    MADE.append(ring)
     clock = Clock()
     clock.now = when
     ring.budgets.clock = clock
@@ -263,7 +277,7 @@ def test_lock_validate_reports_a_bad_budget_and_warns_of_one_that_can_never_bind
 
 def test_edits_keep_the_budget_and_write_it_back(tmp_path, paid):
     path = budget_lockfile(tmp_path, paid, "budget = { usd_per_day = 2.5 }  # the team's share")
-    ring = Ring(path)
+    ring, _ = ring_at(path)
     ring.bind_alias("other", "x:m")
     assert "budget = { usd_per_day = 2.5 }  # the team's share" in path.read_text()  # untouched, comment kept
     ring.bind_alias("summarizer", ["free:m", "x:m"])
@@ -323,8 +337,8 @@ def test_another_process_spending_counts_here(tmp_path, paid, redis_server):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          env=dict(os.environ, LLMRING_USAGE="off"))
     assert out.returncode == 0 and out.stdout.strip() == "2.0", out.stderr
-    with pytest.raises(BudgetExceededError):
-        Ring(path, state_url=url).chat("summarizer", "hi")  # this process's real clock: the same day
+    with Ring(path, state_url=url) as here, pytest.raises(BudgetExceededError):
+        here.chat("summarizer", "hi")  # this process's real clock: the same day as the other's
 
 
 def test_the_shared_count_is_seeded_from_the_log_once_and_adds_up_under_threads(redis_server, tmp_path):
@@ -387,8 +401,8 @@ def test_a_restart_does_not_reset_the_budget(tmp_path, paid, monkeypatch):
     with Ring(path) as first:
         first.chat("summarizer", "hi")
         first.chat("summarizer", "hi")
-    with pytest.raises(BudgetExceededError, match=r"spent \$2.00"):
-        Ring(path).chat("summarizer", "hi")  # a new Ring (a restarted app) starts from the log
+    with Ring(path) as again, pytest.raises(BudgetExceededError, match=r"spent \$2.00"):
+        again.chat("summarizer", "hi")  # a new Ring (a restarted app) starts from the log
 
 
 def test_aliases_json_shows_the_budget(tmp_path):
