@@ -21,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from budget_bench import measure_budget
 from fleet_bench import measure_fleet
 from http_bench import measure_async, measure_chat, measure_stream
 from lockfile_bench import measure_lockfile
@@ -43,6 +44,7 @@ MEASUREMENTS = {
     "state": measure_state,
     "fleet": measure_fleet,
     "usage": measure_usage,
+    "budget": measure_budget,
 }
 PROFILED = {"lockfile", "chat", "stream"}
 

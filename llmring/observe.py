@@ -12,7 +12,10 @@ import threading
 from typing import Any, Callable, Optional
 
 # "module:function" of the built-in sinks; each returns a callable(record) or None when off.
-BUILTIN: tuple = ("llmring.usage:sink",)
+BUILTIN: tuple = (
+    "llmring.usage:sink",
+    "llmring.otel:sink",
+)
 
 _lock = threading.Lock()
 _sinks: Optional[list] = None
