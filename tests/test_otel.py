@@ -255,7 +255,7 @@ def test_without_a_tracer_provider_nothing_is_imported_or_made(tmp_path):
                "from llmring import observe\n"
                "print(before, sorted(m for m in sys.modules if m.startswith('opentelemetry')),"
                " [name for name, _ in observe._sinks])", tmp_path)
-    assert out == "[] [] ['llmring.otel:sink']"
+    assert out == "[] [] ['llmring.usage:sink', 'llmring.otel:sink']"  # the usage log is on by default
 
 
 def test_with_the_apis_no_op_provider_no_tracer_is_asked_for(tmp_path):
