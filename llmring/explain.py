@@ -70,7 +70,9 @@ class Explanation:
         return {kind: [m.ref for m in self.models if kind in m.skipped_for] for kind, _ in KINDS}
 
     def to_dict(self) -> dict:
-        return {**attrs.asdict(self, value_serializer=_plain), "skips": self.skips()}
+        from .lockmodel import converter
+
+        return {**converter().unstructure(self), "skips": self.skips()}
 
 
 def explain(ring: Any, alias: str, profile: Optional[str] = None, env: Optional[Mapping] = None) -> Explanation:
@@ -176,7 +178,3 @@ def _request(fields: dict) -> Any:
 
     return LLMRequest(**{"messages": "hi", **fields})
 
-
-def _plain(_inst: Any, _field: Any, value: Any) -> Any:
-    """Values as JSON holds them: attrs objects (a budget, a pin) as their fields."""
-    return attrs.asdict(value) if attrs.has(type(value)) else value
