@@ -80,11 +80,15 @@ def compare_profiles(lf: Lockfile, old: str, new: str) -> LockDiff:
 
 def compare_files(old_lf: Lockfile, new_lf: Lockfile, old_name: str, new_name: str,
                   profile: Optional[str] = None) -> LockDiff:
-    """Two versions of a lockfile: every profile either has (or only `profile`)."""
+    """Two versions of a lockfile: every profile either has (or only `profile`). Comparing
+    every profile, a changed binding is listed under the profile that holds it, not again under
+    each profile inheriting it; one that comes from elsewhere than before is listed too."""
     if profile is not None and profile not in old_lf.profiles and profile not in new_lf.profiles:
         new_lf.profile(profile)  # raises, listing the new file's profiles
     names = [profile] if profile is not None else list(dict.fromkeys([*old_lf.profiles, *new_lf.profiles]))
     diffs = [_profile_diff(old_lf, new_lf, n, n) for n in names]
+    if profile is None:
+        diffs = [attrs.evolve(d, aliases=[c for c in d.aliases if _held_by(c, d)]) for d in diffs]
     default = [old_lf.default_profile, new_lf.default_profile]
     return LockDiff(old_name, new_name, default if default[0] != default[1] else None,
                     [d for d in diffs if not d.equal])
@@ -114,19 +118,28 @@ def _profile_diff(old_lf: Lockfile, new_lf: Lockfile, old: str, new: str) -> Pro
     has_old, has_new = old in old_lf.profiles, new in new_lf.profiles
     before = old_lf.view(old) if has_old else {}
     after = new_lf.view(new) if has_new else {}
+    # One profile in two files: a binding it now holds itself (or inherits from elsewhere) is
+    # a change even with the same models. Two profiles: each binding its own is no news.
     changes = [c for alias in sorted({*before, *after})
-               for c in [_alias_change(alias, before.get(alias), after.get(alias), old_lf, new_lf)] if c]
+               for c in [_alias_change(alias, before.get(alias), after.get(alias), old_lf, new_lf, old == new)] if c]
     status = "changed" if has_old and has_new else ("added" if has_new else "removed")
     extends = [old_lf.profiles[old].extends, new_lf.profiles[new].extends] if has_old and has_new else None
     return ProfileDiff(old, new, status, extends if old == new and extends and extends[0] != extends[1] else None,
                        changes)
 
 
+def _held_by(change: AliasChange, diff: ProfileDiff) -> bool:
+    """Whether `diff`'s profile is where `change` is to be read: its own binding changed, or it
+    now gets the alias from elsewhere (or the profile itself is new or gone)."""
+    origins = {o for o in (change.old_origin, change.new_origin) if o is not None}
+    return diff.status != "changed" or origins != {next(iter(origins))} or diff.new in origins
+
+
 def _alias_change(alias: str, old: Optional[tuple], new: Optional[tuple], old_lf: Lockfile,
-                  new_lf: Lockfile) -> Optional[AliasChange]:
+                  new_lf: Lockfile, origins_matter: bool) -> Optional[AliasChange]:
     (ob, oo), (nb, no) = old or (None, None), new or (None, None)
-    if ob is not None and nb is not None and ob == nb:
-        return None  # it resolves the same, wherever each side's binding comes from
+    if ob is not None and nb is not None and ob == nb and (oo == no or not origins_matter):
+        return None
     old_models, new_models = list(ob.models) if ob else [], list(nb.models) if nb else []
     both = [m for m in old_models if m in new_models]
     plain = converter().unstructure

@@ -47,8 +47,9 @@ def _compare(files: tuple, profiles: tuple, file: Optional[str]) -> Any:
         store.own()
         return lockdiff.compare_profiles(store.current(), *profiles)
     if len(files) == 2 and len(profiles) <= 1 and files != ("-", "-") and not file:
-        stdin = click.get_binary_stream("stdin")
-        old, new = (lockdiff.read_side(f, stdin) for f in files)
+        import sys
+
+        old, new = (lockdiff.read_side(f, sys.stdin.buffer) for f in files)
         return lockdiff.compare_files(old, new, *files, profile=profiles[0] if profiles else None)
     raise click.UsageError("give two profiles (--profile A --profile B) or two lockfiles (OLD NEW, one of "
                            "them - for stdin), e.g. llmring diff --profile staging --profile prod")
