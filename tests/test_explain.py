@@ -96,7 +96,8 @@ def test_missing_keys_endpoints_uninstalled_providers_and_requirements(lock):
     assert (text.key_set, text.problem) == (False, "openai needs an API key: set OPENAI_API_KEY.")
     assert text.lacks_required == "vision" and not old.lacks_required
     assert (old.deprecated, old.active) == ("2020-01-01", True)
-    assert (local.package, local.key_env, local.key_set) == ("openai endpoint in the lockfile", ["LOCAL_LLM_KEY"], False)
+    assert (local.package, local.key_env, local.key_set) == (
+        "openai endpoint in the lockfile", ["LOCAL_LLM_KEY"], False)
     assert (local.known, local.lacks_required) == (False, "")  # unknown capabilities: tried, as the walker does
     assert (nosuch.installed, nosuch.problem) == (False, "provider 'nosuch' is not installed; pip install its plugin")
 
