@@ -8,7 +8,7 @@ from typing import Any, Optional
 import click
 
 from ..exceptions import LLMRingError
-from .common import echo_json, file_option, json_option
+from .common import echo_json, json_option
 
 
 @click.command()
@@ -16,7 +16,9 @@ from .common import echo_json, file_option, json_option
 @click.option("--profile", "-p", "profiles", multiple=True,
               help="Twice (--profile staging --profile prod): compare two profiles of one lockfile. "
                    "Once with OLD NEW: compare only that profile.")
-@file_option
+@click.option("--file", "file", type=click.Path(dir_okay=False), default=None,
+              help="The lockfile whose two profiles are compared (default: $LLMRING_LOCKFILE_PATH, then "
+                   "./llmring.lock).")
 @json_option
 def diff(files: tuple, profiles: tuple, file: Optional[str], as_json: bool) -> None:
     """Show what changed: between two profiles (--profile A --profile B), or between two
