@@ -182,3 +182,23 @@ def test_aliases_verbose_and_json_say_where_each_binding_comes_from(chained):
     data = json.loads(runner().invoke(cli, ["aliases", "--json", "-p", "prod"]).stdout)
     assert {a["alias"]: a["profile"] for a in data["aliases"]} == {
         "summarizer": "prod", "fast": "default", "writer": "staging"}
+
+
+def test_changing_extends_rewrites_only_its_line_and_every_comment_stays(chained):
+    lf_mod.edit(chained, lambda lf: setattr(lf.profiles["prod"], "extends", "default"))
+    lines = chained.read_text().splitlines()
+    assert lines[2].startswith("updated_at = ")
+    assert "\n".join(lines[:2] + lines[3:]) + "\n" == CHAIN.replace(
+        'extends = "staging"  # reviewed in PR 12', 'extends = "default"')
+    assert lf_mod.read(chained).profiles["prod"].extends == "default"
+
+
+def test_extends_added_to_a_profile_without_a_header_gets_one_and_the_comments_stay(tmp_path):
+    path = tmp_path / "llmring.lock"
+    path.write_text('version = "1.0"\n\n[profiles.default]\nname = "default"\n\n'
+                    '# the dev binding, kept by hand\n[[profiles.dev.bindings]]\nalias = "a"\nmodels = ["mock:echo"]\n')
+    lf_mod.edit(path, lambda lf: setattr(lf.profiles["dev"], "extends", "default"))
+    text = path.read_text()
+    assert "# the dev binding, kept by hand\n[[profiles.dev.bindings]]" in text
+    assert '[profiles.dev]\nname = "dev"\nextends = "default"\n' in text
+    assert lf_mod.read(path).chain("dev") == ["dev", "default"]
