@@ -2,7 +2,8 @@
 
 For each model of the alias, in the order they are tried: whether its provider is installed
 and has its key (the variable's name, never its value), what the registry (or the lockfile's
-[providers.NAME].prices) says of it, its pin, the [limits.*] it counts against, and which
+[providers.NAME].prices) says of it, the snapshot its pin calls instead (then the registry's
+data is the snapshot's: it is what is called), the [limits.*] it counts against, and which
 kinds of request would skip it. Skipping uses the walker's own rule (prepare.needs, then
 walker._lacks), so this answer and a real call cannot disagree.
 """
@@ -28,7 +29,7 @@ KINDS = (
 class ModelReport:
     """One model of an alias, as a call would meet it."""
 
-    ref: str
+    ref: str  # as the binding lists it
     provider: str
     installed: bool
     package: Optional[str]  # the distribution that provides the prefix, or the lockfile endpoint
@@ -43,7 +44,7 @@ class ModelReport:
     output_price: Optional[float]
     deprecated: Optional[str]  # the deprecation date, when it has passed
     active: bool
-    pinned: Optional[str]  # the snapshot the binding's pin calls instead, when pinned
+    pinned: Optional[str]  # the snapshot the binding's pin calls instead of `ref`, or None
     limits: dict  # KEY of each [limits.KEY] table the model's calls count against -> its limits
     skipped_for: list  # kinds of request (keys of KINDS) that would skip this model
     lacks_required: str  # the capability the binding requires that this model lacks, or ""
@@ -91,9 +92,10 @@ def explain(ring: Any, alias: str, profile: Optional[str] = None, env: Optional[
     required = prepare.needs(_request({}), requires)
     kinds = [(kind, prepare.needs(_request(fields))) for kind, fields in KINDS]
     reports = []
-    for ref in res.models:
-        info, _ = known(lf, ref)
-        reports.append(_report(ref, info, lf, plugins, environ, binding, kinds, required))
+    for ref in binding.models if binding is not None else res.models:
+        pinned = binding.pin.snapshot(ref) if binding is not None and binding.pin is not None else None
+        info, _ = known(lf, pinned or ref)  # what is called: the pinned snapshot, if any
+        reports.append(_report(ref, pinned, info, lf, plugins, environ, kinds, required))
     return Explanation(
         alias=alias, profile=res.chain[0] if res.chain else None, origin=res.profile, chain=list(res.chain),
         lockfile=str(ring.lockfile_path), lockfile_source=ring.lockfile_source,
@@ -103,7 +105,7 @@ def explain(ring: Any, alias: str, profile: Optional[str] = None, env: Optional[
         models=reports)
 
 
-def _report(ref: str, info: Any, lf: Any, plugins: Any, environ: Mapping, binding: Any, kinds: list,
+def _report(ref: str, pinned: Optional[str], info: Any, lf: Any, plugins: Any, environ: Mapping, kinds: list,
             required: list) -> ModelReport:
     from .walker import _lacks  # the walker's rule for skipping a model, shared rather than copied
 
@@ -116,7 +118,7 @@ def _report(ref: str, info: Any, lf: Any, plugins: Any, environ: Mapping, bindin
         context_window=getattr(info, "context_window", None), max_output=getattr(info, "max_output", None),
         input_price=getattr(info, "input_price", None), output_price=getattr(info, "output_price", None),
         deprecated=deprecated, active=info.active if info is not None else True,
-        pinned=pinned_snapshot(binding, ref), limits=limits_of([ref], lf.limits),
+        pinned=pinned, limits=limits_of([pinned or ref], lf.limits),
         skipped_for=[kind for kind, needs in kinds if _lacks(info, needs)],
         lacks_required=_lacks(info, required))
 
@@ -141,23 +143,6 @@ def provider_status(prefix: str, lf: Any, plugins: Any, environ: Mapping) -> dic
         names, problem = [], f"its provider cannot be set up ({type(e).__name__}: {e})"
     key_set = any(environ.get(n) for n in names) if names else None
     return {"installed": True, "package": package, "key_env": names, "key_set": key_set, "problem": problem}
-
-
-def pinned_snapshot(binding: Any, ref: str) -> Optional[str]:
-    """The snapshot a pinned binding calls for `ref`, or None.
-
-    PIN BRANCH (s3-lock13b): pins are being added to Binding on another branch. Until that
-    lands this reads them defensively: a `pins` or `pin` attribute mapping a model reference
-    to a pin that has a `snapshot` (attribute or key) or is the snapshot itself. Replace this
-    body with the pin model's own accessor when it lands."""
-    for name in ("pins", "pin"):
-        pins = getattr(binding, name, None)
-        pins = getattr(pins, "models", pins)
-        entry = pins.get(ref) if isinstance(pins, Mapping) else None
-        if entry is not None:
-            snapshot = entry.get("snapshot") if isinstance(entry, Mapping) else getattr(entry, "snapshot", entry)
-            return None if snapshot is None else str(snapshot)
-    return None
 
 
 def limits_of(models: list, limits: dict) -> dict:

@@ -4,8 +4,9 @@ Profiles are compared as they resolve: each alias a profile can call (its own, t
 profiles it extends, the default profile's) with its binding and the profile that binding
 comes from. Per alias: added, removed, or changed (models added, removed or reordered, any
 other binding field such as params, requires, description, and those later branches add,
-like budget or pins), with the primary model's price per million tokens on each side where
-the registry (or the lockfile's [providers.NAME].prices) knows it.
+like a budget, and the pin), with the price per million tokens of the primary model called
+(a pinned binding calls its snapshot) on each side, where the registry (or the lockfile's
+[providers.NAME].prices) knows it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, Optional
 import attrs
 
 from .lockmodel import Lockfile, converter
+from .pins import called_models
 
 
 @attrs.frozen
@@ -145,8 +147,8 @@ def _alias_change(alias: str, old: Optional[tuple], new: Optional[tuple], old_lf
     plain = converter().unstructure
     fields = {name: [plain(getattr(ob, name)), plain(getattr(nb, name))]
               for name in _fields(ob, nb) if getattr(ob, name) != getattr(nb, name)} if ob and nb else {}
-    old_price = _price(old_lf, old_models[0]) if old_models else None
-    new_price = _price(new_lf, new_models[0]) if new_models else None
+    old_price = _price(old_lf, called_models(ob)[0]) if ob else None  # a pinned binding calls its snapshot
+    new_price = _price(new_lf, called_models(nb)[0]) if nb else None
     if old_price and new_price and (old_price.input, old_price.output) == (new_price.input, new_price.output):
         old_price = new_price = None  # report a price only where it changed
     return AliasChange(

@@ -22,6 +22,34 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 
 @attrs.frozen
+class ModelPin:
+    """What the registry said of one bound model when it was pinned: the dated snapshot it
+    stood for (None: the registry knew none, so the id is called as written), its prices in
+    USD per million tokens and its context window (None where the registry had none)."""
+
+    model: str
+    snapshot: Optional[str] = None
+    input: Optional[float] = None
+    output: Optional[float] = None
+    context_window: Optional[int] = None
+
+
+@attrs.frozen
+class Pin:
+    """A binding's pin (`llmring lock pin`): the hash of the binding it was made for, the
+    registry version it read, when, and one ModelPin per model (llmring/pins.py)."""
+
+    hash: str
+    registry: str
+    pinned_at: str
+    models: list = attrs.field(factory=list)
+
+    def snapshot(self, model: str) -> Optional[str]:
+        """The snapshot pinned for `model`, or None."""
+        return next((m.snapshot for m in self.models if m.model == model), None)
+
+
+@attrs.frozen
 class Binding:
     """One alias and its models. A value: an edit replaces a binding (attrs.evolve, or
     Profile.rebind) rather than changing it, since a profile indexes its bindings by alias."""
@@ -31,6 +59,7 @@ class Binding:
     description: Optional[str] = None
     params: dict = attrs.field(factory=dict)
     requires: list = attrs.field(factory=list)
+    pin: Optional[Pin] = None
 
 
 class Bindings(MutableSequence):
@@ -147,12 +176,14 @@ class Profile:
     def rebind(self, alias: str, models: list, description: Optional[str] = None,
                params: Optional[dict] = None, requires: Optional[list] = None) -> Binding:
         """Bind `alias` to `models`; a description, params or requires not given are kept
-        from the alias's old binding."""
+        from the alias's old binding. So is its pin, stale or not: `lock validate --frozen`
+        then says the binding changed since it was pinned, until it is pinned again."""
         old = self.get(alias)
         binding = Binding(alias, list(models),
                           description if description is not None else (old.description if old else None),
                           params if params is not None else (dict(old.params) if old else {}),
-                          requires if requires is not None else (list(old.requires) if old else []))
+                          requires if requires is not None else (list(old.requires) if old else []),
+                          old.pin if old else None)
         self.bind(binding)
         return binding
 

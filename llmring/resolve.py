@@ -2,7 +2,8 @@
 
 Profile: explicit `profile=` > the Ring's > $LLMRING_PROFILE > the file's default_profile. An
 alias missing from the chosen profile is looked up in the profiles it extends, then in the
-default profile (Lockfile.chain)."""
+default profile (Lockfile.chain). A pinned binding resolves to its pinned snapshots
+(pins.called_models)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any, Optional
 from . import lockfile as lf_mod
 from .exceptions import AliasNotFoundError, ConfigurationError, MissingAliasesError
 from .lockfile import Lockfile
+from .pins import called_models
 from .refs import alias_problem, is_ref, ref_problem
 from .store import LockfileStore
 
@@ -80,7 +82,7 @@ class Resolver:
             raise self._not_found(lf, target, name)
         binding, source = found
         chain = tuple(lf.chain(name))
-        res = Resolution(target, list(binding.models), source, target, binding, self.store.path, chain)
+        res = Resolution(target, called_models(binding), source, target, binding, self.store.path, chain)
         with self._lock:
             self._cache[(target, name)] = res
         return res

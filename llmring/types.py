@@ -139,6 +139,7 @@ class Attempt:
     elapsed: float = 0.0
     skipped: bool = False
     retry_after: Optional[float] = None
+    at: float = 0.0  # seconds from the start of the call to the start of this try (or skip)
 
     @property
     def ok(self) -> bool:

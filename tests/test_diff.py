@@ -268,7 +268,7 @@ def test_a_broken_lockfile_exits_2_not_1(files):
 
 
 def test_any_binding_field_is_compared_so_budgets_and_pins_will_be():
-    # Other branches add Binding.budget and pins: the diff compares every field the class has.
+    # Another branch adds Binding.budget: the diff compares every field the class has (pin too).
     @attrs.frozen
     class Later(Binding):
         budget: dict = attrs.field(factory=dict)
@@ -292,3 +292,20 @@ def _lock(path, profiles, default_profile="default", extends=None):
             text += f'\n[[profiles.{name}.bindings]]\nalias = "{alias}"\nmodels = {json.dumps(models)}\n'
     path.write_text(text)
     return path
+
+
+def test_a_pin_is_shown_in_brief_and_prices_are_the_pinned_snapshots(tmp_path):
+    cache = tmp_path / ".llmring-cache"
+    cache.mkdir()
+    snapshot = {"provider": "openai", "name": "big-2026-01-01", "input_price": 2.0, "output_price": 8.0}
+    (cache / "registry.json").write_text(json.dumps({**REGISTRY, "models": REGISTRY["models"] + [snapshot]}))
+    a = _lock(tmp_path / "a.lock", {"default": {"x": ["openai:cheap"]}})
+    b = _lock(tmp_path / "b.lock", {"default": {"x": ["openai:big"]}})
+    pin = ('pin = { hash = "sha256:00", registry = "r1", pinned_at = "2026-12-02T12:00:00Z", models = '
+           '[{ model = "openai:big", snapshot = "openai:big-2026-01-01" }] }\n')
+    b.write_text(b.read_text() + pin)
+    lines = run(str(a), str(b)).stdout.splitlines()
+    assert "    pin: (not pinned) → sha256:00 (registry r1, 2026-12-02T12:00:00Z)" in lines
+    assert "    price per 1M tokens (in/out): openai:cheap $0.15/$0.60 → openai:big-2026-01-01 $2.00/$8.00" in lines
+    data = json.loads(run(str(a), str(b), "--json").stdout)
+    assert data["profiles"][0]["aliases"][0]["fields"]["pin"][1]["models"][0]["snapshot"] == "openai:big-2026-01-01"

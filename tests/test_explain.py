@@ -4,15 +4,12 @@ registry says, limits, pins, and which requests would skip which model, by the w
 
 import json
 
-import attrs
 import pytest
 from clitools import runner
 
 from llmring import AsyncRing, Ring
 from llmring.cli import cli
 from llmring.exceptions import AliasNotFoundError
-from llmring.explain import pinned_snapshot
-from llmring.lockmodel import Binding
 
 SECRET = "sk-explain-secret-1234567890"
 
@@ -172,13 +169,21 @@ def test_a_provider_model_reference_is_explained_without_a_binding(lock):
     assert out.splitlines()[0] == "openai:gpt-text  (a provider:model reference, not an alias)"
 
 
-def test_pins_are_read_where_a_binding_has_them():
-    # PIN BRANCH: Binding gains pins on another branch; this is the shape explain reads meanwhile.
-    @attrs.frozen
-    class Pinned(Binding):
-        pins: dict = attrs.field(factory=dict)
-
-    b = Pinned("a", ["openai:gpt-4o", "mock:echo"], pins={"openai:gpt-4o": {"snapshot": "gpt-4o-2024-08-06"}})
-    assert pinned_snapshot(b, "openai:gpt-4o") == "gpt-4o-2024-08-06"
-    assert pinned_snapshot(b, "mock:echo") is None
-    assert pinned_snapshot(Binding("a", ["openai:gpt-4o"]), "openai:gpt-4o") is None
+def test_a_pinned_model_is_explained_as_the_snapshot_it_calls(lock, monkeypatch):
+    snapshot = {"provider": "openai", "name": "gpt-text-2026-01-01", "input_price": 0.2, "output_price": 0.8,
+                "context_window": 64000, "capabilities": ["tools", "vision", "json_mode"]}
+    (lock.parent / ".llmring-cache" / "registry.json").write_text(
+        json.dumps({**REGISTRY, "models": REGISTRY["models"] + [snapshot]}))
+    pin = ('{ hash = "sha256:00", registry = "2026-12-01", pinned_at = "2026-12-02T12:00:00Z", models = ['
+           '{ model = "openai:gpt-text", snapshot = "openai:gpt-text-2026-01-01" }, { model = "mock:echo" }] }')
+    lock.write_text(LOCK + f'\n[[profiles.default.bindings]]\nalias = "pinned"\nmodels = ["openai:gpt-text", '
+                           f'"mock:echo"]\npin = {pin}\n')
+    ex = Ring().explain("pinned")
+    text, echo = ex.models
+    assert (text.ref, text.pinned, text.input_price, text.context_window) == (
+        "openai:gpt-text", "openai:gpt-text-2026-01-01", 0.2, 64000)
+    assert "images" not in text.skipped_for  # the snapshot has vision; the floating id's row does not
+    assert text.limits == {"openai": {"rpm": 500}}  # [limits."openai:gpt-text"] counts the id called, not this
+    assert (echo.ref, echo.pinned) == ("mock:echo", None)
+    out = runner().invoke(cli, ["explain", "pinned"]).stdout.splitlines()
+    assert out[out.index("1. openai:gpt-text") + 3] == "     pinned:   calls openai:gpt-text-2026-01-01"

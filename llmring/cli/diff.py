@@ -87,7 +87,8 @@ def _alias_lines(c: Any) -> list:
     lines += [f"    + {m}" for m in c.added] + [f"    - {m}" for m in c.removed]
     if c.reordered:
         lines.append("    reordered: the models both have are tried in another order")
-    lines += [f"    {name}: {_show(old)} → {_show(new)}" for name, (old, new) in c.fields.items()]
+    lines += [f"    {name}: {_pin(old, new) if name == 'pin' else _show(old) + ' → ' + _show(new)}"
+              for name, (old, new) in c.fields.items()]
     if c.old_price or c.new_price:
         lines.append(f"    price per 1M tokens (in/out): {_price(c.old_price)} → {_price(c.new_price)}")
     if c.old_origin != c.new_origin:
@@ -108,6 +109,14 @@ def _price(p: Any) -> str:
         return "unknown"
     usd = ("?" if v is None else f"${v:,.2f}" for v in (p.input, p.output))
     return f"{p.model} {'/'.join(usd)}"
+
+
+def _pin(old: Any, new: Any) -> str:
+    """A pin change in brief (--json has it all): its hash and registry on each side."""
+    def brief(pin: Any) -> str:
+        return "(not pinned)" if not pin else f"{pin['hash']} (registry {pin['registry']}, {pin['pinned_at']})"
+
+    return f"{brief(old)} → {brief(new)}"
 
 
 def _show(value: Any) -> str:

@@ -42,7 +42,7 @@ def render(ex: Any) -> list:
         lines.append(f"{i}. {m.ref}")
         lines.append(f"     provider: {_provider(m)}")
         lines.append(f"     registry: {_registry(m)}")
-        if m.pinned:
+        if m.pinned and m.pinned != m.ref:  # a dated id is pinned to itself: nothing to say
             lines.append(f"     pinned:   calls {m.pinned}")
         for key, values in m.limits.items():
             lines.append(f"     limits:   {limit_table(key)} {', '.join(f'{k} = {v}' for k, v in values.items())}")
