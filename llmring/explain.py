@@ -63,7 +63,7 @@ class Explanation:
     description: Optional[str]
     params: dict
     requires: list
-    budget: Any  # the binding's budget where the lockfile sets one (None otherwise)
+    budget: Any  # the binding's lockmodel.Budget where the lockfile sets one (None otherwise)
     models: list  # ModelReport, in the order they are tried
 
     def skips(self) -> dict:
@@ -101,7 +101,7 @@ def explain(ring: Any, alias: str, profile: Optional[str] = None, env: Optional[
         lockfile=str(ring.lockfile_path), lockfile_source=ring.lockfile_source,
         description=binding.description if binding is not None else None,
         params=dict(binding.params) if binding is not None else {}, requires=requires,
-        budget=getattr(binding, "budget", None),  # issue 12 adds Binding.budget; absent until then
+        budget=binding.budget if binding is not None else None,
         models=reports)
 
 

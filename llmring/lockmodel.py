@@ -50,6 +50,18 @@ class Pin:
 
 
 @attrs.frozen
+class Budget:
+    """`budget = { usd_per_day = 5.0, usd_per_month = 100.0 }`: the USD an alias may spend per
+    UTC day and per UTC calendar month (None: no budget for that period). See budget.py."""
+
+    usd_per_day: Optional[float] = None
+    usd_per_month: Optional[float] = None
+
+
+BUDGET_KEYS = ("usd_per_day", "usd_per_month")
+
+
+@attrs.frozen
 class Binding:
     """One alias and its models. A value: an edit replaces a binding (attrs.evolve, or
     Profile.rebind) rather than changing it, since a profile indexes its bindings by alias."""
@@ -60,6 +72,7 @@ class Binding:
     params: dict = attrs.field(factory=dict)
     requires: list = attrs.field(factory=list)
     pin: Optional[Pin] = None
+    budget: Optional[Budget] = None
 
 
 class Bindings(MutableSequence):
@@ -176,14 +189,14 @@ class Profile:
     def rebind(self, alias: str, models: list, description: Optional[str] = None,
                params: Optional[dict] = None, requires: Optional[list] = None) -> Binding:
         """Bind `alias` to `models`; a description, params or requires not given are kept
-        from the alias's old binding. So is its pin, stale or not: `lock validate --frozen`
-        then says the binding changed since it was pinned, until it is pinned again."""
+        from the alias's old binding, and so are its budget and its pin, stale or not: `lock validate
+        --frozen` then says the binding changed since it was pinned, until it is pinned again."""
         old = self.get(alias)
         binding = Binding(alias, list(models),
                           description if description is not None else (old.description if old else None),
                           params if params is not None else (dict(old.params) if old else {}),
                           requires if requires is not None else (list(old.requires) if old else []),
-                          old.pin if old else None)
+                          old.pin if old else None, old.budget if old else None)
         self.bind(binding)
         return binding
 
@@ -297,6 +310,7 @@ def converter() -> Any:
         Lockfile, conv, path=override(omit=True), _cattrs_omit_if_default=False))
     conv.register_unstructure_hook(Bindings, lambda bs: [conv.unstructure(b) for b in bs])
     conv.register_unstructure_hook(Limit, limit_dict)
+    conv.register_unstructure_hook(Budget, budget_dict)
     return conv
 
 
@@ -306,6 +320,11 @@ def limit_dict(limit: Limit) -> dict:
 
 
 LIMIT_KEYS = ("rpm", "tpm", "concurrency")
+
+
+def budget_dict(budget: Budget) -> dict:
+    """A budget's keys that are set, as its `budget = { ... }` table holds them."""
+    return {k: getattr(budget, k) for k in BUDGET_KEYS if getattr(budget, k) is not None}
 
 
 def now_stamp() -> str:

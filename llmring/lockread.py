@@ -14,10 +14,12 @@ from typing import Any, Optional
 
 from .exceptions import LockfileError
 from .lockmodel import (
+    BUDGET_KEYS,
     FORMAT_VERSION,
     LIMIT_KEYS,
     Binding,
     Bindings,
+    Budget,
     Endpoint,
     Lockfile,
     ModelPin,
@@ -33,8 +35,8 @@ BOM = "\ufeff"
 
 _TOP = ("version", "default_profile", "profiles", "providers", "limits", "metadata", "created_at", "updated_at")
 _PROFILE = ("name", "extends", "bindings", "registry_versions")
-_BINDING = ("alias", "models", "description", "params", "requires", "pin")
-_BINDING_KEYS = frozenset(_BINDING) - {"pin"}  # the fast path's keys: a pin is checked in full
+_BINDING = ("alias", "models", "description", "params", "requires", "pin", "budget")
+_BINDING_KEYS = frozenset(_BINDING) - {"pin", "budget"}  # the fast path's keys: these take the full checks
 _ENDPOINT = ("type", "base_url", "api_key_env")
 _PIN = ("hash", "registry", "pinned_at", "models")
 _MODEL_PIN = ("model", "snapshot", "input", "output", "context_window")
@@ -258,7 +260,9 @@ class _Validator:
         if requires:
             self.capabilities(requires, key, where, hints)
         pin = self.pin(raw["pin"], key, where, hints) if raw.get("pin") is not None else None
-        return Binding(alias, models, description, params, requires, pin)
+        budget = raw.get("budget")
+        return Binding(alias, models, description, params, requires, pin,
+                       None if budget is None else self.budget(budget, key, where, hints))
 
     def pin(self, raw: Any, key: str, where: str, hints: list) -> Pin:
         """pin = { hash, registry, pinned_at, models = [{ model, snapshot, input, output,
@@ -325,6 +329,21 @@ class _Validator:
             raise self.fail(f"models lists {', '.join(dupes)} twice{where}", f"{key}.models", *hints,
                             _key_line("models"))
         return models
+
+    def budget(self, raw: Any, key: str, where: str, hints: list) -> Budget:
+        """budget = { usd_per_day = 5.0, usd_per_month = 100.0 } (inline, or a sub-table)."""
+        hints = [*hints, _key_line("budget")]
+        raw = self.typed(raw, dict, "budget", f"{where}; e.g. budget = {{ usd_per_day = 5.0 }}", *hints)
+        self.keys(raw, BUDGET_KEYS, f"the budget{where}", *hints)
+        usd = {k: v for k, v in raw.items() if v is not None}  # None only in data from to_dict
+        if not usd:
+            raise self.fail(f"budget is empty{where}; set usd_per_day or usd_per_month (US dollars)",
+                            f"{key}.budget", *hints)
+        for k, v in usd.items():
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < _INF:
+                raise self.fail(f"budget.{k} must be a number of US dollars, 0 or more, not {_show(v)}{where}",
+                                f"{key}.budget.{k}", *hints, _key_line(k))
+        return Budget(**{k: float(v) for k, v in usd.items()})
 
     def capabilities(self, requires: list, key: str, where: str, hints: list) -> None:
         from .registry import CAPABILITIES

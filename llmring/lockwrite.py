@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .lockmodel import Binding, Endpoint, Lockfile, ModelPin, Pin, Profile, limit_dict
+from .lockmodel import Binding, Endpoint, Lockfile, ModelPin, Pin, Profile, budget_dict, limit_dict
 from .state import Limit
 
 
@@ -88,6 +88,8 @@ def binding_keys(b: Binding) -> dict:
         keys["requires"] = f"requires = {value(b.requires)}"
     if b.params:
         keys["params"] = f"params = {value(b.params)}"
+    if b.budget is not None:
+        keys["budget"] = f"budget = {value(budget_dict(b.budget))}"
     if b.pin is not None:
         keys["pin"] = f"pin = {pin_value(b.pin)}"
     return keys

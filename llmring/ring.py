@@ -19,7 +19,7 @@ import weakref
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Optional, Union
 
-from . import observe, prepare, record
+from . import budget, observe, prepare, record
 from .answer import cost as _price
 from .answer import known, structured
 from .exceptions import AliasNotFoundError, AllModelsFailedError, ConfigurationError, StreamInterruptedError
@@ -83,6 +83,7 @@ class Ring:
                              connect_timeout=_seconds("connect_timeout", connect_timeout),
                              read_timeout=_env_timeout() if timeout is None else _seconds("timeout", timeout),
                              limits=lambda: self.store.loaded().limits)
+        self.budgets = budget.Budgets(self.walker.breaker.state)  # spend per alias, in the same state
         _LIVE.add(self)
 
     def _lockfile_changed(self) -> None:
@@ -221,6 +222,7 @@ class Ring:
         response.model, response.alias, response.profile = done.ref, res.alias, res.profile
         response.attempts, response.latency = done.attempts, time.monotonic() - begun[1]
         response.cost, response.cost_note = _price(done.known, response.usage)
+        budget.charge(self.budgets, res, response.cost)  # before the usage log has it: counted once
         observe.finished(record.make(
             begun[0], response.latency, res, stream=False, model=done.ref, attempts=done.attempts,
             usage=response.usage, cost=response.cost, cost_note=response.cost_note,
@@ -260,6 +262,7 @@ class Ring:
                 usage = next((c.usage for c in reversed(final) if c.usage is not None), None)
                 done.hold.release(usage.total_tokens if usage is not None else None)
                 cost, note = _price(done.known, usage)
+                budget.charge(self.budgets, res, cost)
                 observe.finished(record.make(
                     begun[0], time.monotonic() - begun[1], res, stream=True, model=done.ref,
                     attempts=done.attempts, usage=usage, cost=cost, cost_note=note,
@@ -295,7 +298,7 @@ class Ring:
         tokens = estimate(request) if self.store.loaded().limits else 0
         try:
             return self.walker.walk(res.target, res.models, prepare.needs(request, requires), request.timeout,
-                                    call, tokens, hold)
+                                    call, tokens, hold, budget.gate(self.budgets, res))
         except AllModelsFailedError as e:
             observe.finished(record.make(begun[0], time.monotonic() - begun[1], res, stream=hold,
                                          attempts=e.attempts, error_kind=e.kind, request=request))

@@ -47,19 +47,22 @@ class Walker:
         self.limiter = Limiter(breaker.state, limits, clock, sleep)
 
     def walk(self, target: str, models: list, needs: list, timeout: Optional[float],
-             call: Callable[[Any, str, TryTimeout], Any], tokens: int = 0, hold: bool = False) -> Outcome:
+             call: Callable[[Any, str, TryTimeout], Any], tokens: int = 0, hold: bool = False,
+             gate: Any = None) -> Outcome:
         """Try `models` in order; return the first answer, or raise AllModelsFailedError with
         every attempt. `timeout` is the deadline of the whole walk in seconds (or None). A try
         is a chat, or a stream up to its first chunk: either is bounded as a whole. Each try
         first takes room under the lockfile's limits for an estimated `tokens`; with `hold`
-        (a stream) the answer keeps that room until the caller releases `Outcome.hold`."""
+        (a stream) the answer keeps that room until the caller releases `Outcome.hold`. `gate`
+        (a budget.Gate, None without a budget) holds back paid models once the alias's budget is
+        spent; when no model answered after that, the walk raises BudgetExceededError."""
         attempts: list = []
         t0 = self.clock()
         deadline = None if timeout is None else t0 + timeout
         for i, ref in enumerate(models):
             last = i == len(models) - 1
             known = self.lookup(ref)
-            provider = self._usable(ref, known[0], needs, last, attempts, self.clock() - t0)
+            provider = self._usable(ref, known[0], needs, last, attempts, self.clock() - t0, gate)
             if provider is None:
                 continue
             model = ref.partition(":")[2]
@@ -103,7 +106,7 @@ class Walker:
                 if delay is None or (deadline is not None and self.clock() + delay >= deadline):
                     break
                 self.sleep(delay)
-        raise all_failed(target, attempts)
+        raise gate.error(target, attempts) if gate is not None and gate.over else all_failed(target, attempts)
 
     def _room(self, ref: str, tokens: int, deadline: Optional[float], last: bool, hold: bool,
               attempts: list, t0: float) -> Any:
@@ -122,12 +125,17 @@ class Walker:
             attempts.append(Attempt(ref, "rate_limit", skipped=True, message=why, at=self.clock() - t0))
         return held
 
-    def _usable(self, ref: str, info: Any, needs: list, last: bool, attempts: list, at: float) -> Any:
+    def _usable(self, ref: str, info: Any, needs: list, last: bool, attempts: list, at: float,
+                gate: Any = None) -> Any:
         """The provider for `ref`, or None after recording why it is skipped."""
         lacking = _lacks(info, needs)
         if lacking:
             attempts.append(Attempt(ref, "unsupported", skipped=True, at=at,
                                     message=f"the model registry says it cannot do {lacking}"))
+            return None
+        spent = gate.holds_back(info) if gate is not None else ""
+        if spent:  # the last model too: a budget is not a breaker
+            attempts.append(Attempt(ref, "budget", skipped=True, at=at, message=spent))
             return None
         if not last and self.breaker.is_open(ref):  # the last model left is always tried
             attempts.append(Attempt(ref, "overloaded", skipped=True, at=at, message=(

@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import attrs
 import pytest
 from clitools import runner
 
@@ -16,7 +15,6 @@ from llmring import lockdiff
 from llmring import lockfile as lf_mod
 from llmring.cli import cli
 from llmring.exceptions import LockfileError
-from llmring.lockmodel import Binding, Lockfile, Profile
 
 LLMRING = Path(sys.executable).parent / "llmring"
 
@@ -267,19 +265,17 @@ def test_a_broken_lockfile_exits_2_not_1(files):
     assert result.exit_code == 2 and f"Error: {new}:" in result.stderr and "models must be a list" in result.stderr
 
 
-def test_any_binding_field_is_compared_so_budgets_and_pins_will_be():
-    # Another branch adds Binding.budget: the diff compares every field the class has (pin too).
-    @attrs.frozen
-    class Later(Binding):
-        budget: dict = attrs.field(factory=dict)
-
-    def lock(budget):
-        return Lockfile(profiles={"default": Profile("default", [Later("a", ["mock:x"], budget=budget)])})
-
-    d = lockdiff.compare_files(lock({"usd_per_day": 5}), lock({"usd_per_day": 9}), "a", "b")
-    assert d.profiles[0].aliases[0].fields == {"budget": [{"usd_per_day": 5}, {"usd_per_day": 9}]}
+def test_a_budget_change_is_shown(tmp_path):
+    a = _lock(tmp_path / "a.lock", {"default": {"x": ["mock:x"]}})
+    b = _lock(tmp_path / "b.lock", {"default": {"x": ["mock:x"]}})
+    b.write_text(b.read_text() + "budget = { usd_per_day = 5.0 }\n")
+    result = run(str(a), str(b))
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[3:] == ["~ x", '    budget: (none) → {"usd_per_day": 5.0}']
+    d = lockdiff.compare_files(lf_mod.read(a), lf_mod.read(b), "a", "b")
+    assert d.profiles[0].aliases[0].fields == {"budget": [None, {"usd_per_day": 5.0}]}
     with pytest.raises(LockfileError, match="profile 'x' is not in the lockfile"):
-        lockdiff.compare_profiles(lock({}), "default", "x")
+        lockdiff.compare_profiles(lf_mod.read(a), "default", "x")
 
 
 def _lock(path, profiles, default_profile="default", extends=None):

@@ -46,6 +46,7 @@ alias = "summarizer"
 models = ["openai:gpt-full", "openai:gpt-text", "openai:gpt-plain", "mock:echo"]
 description = "Short summaries"
 params = { temperature = 0.2 }
+budget = { usd_per_day = 5.0, usd_per_month = 100.0 }
 
 [[profiles.default.bindings]]
 alias = "looker"
@@ -74,6 +75,7 @@ def test_each_model_in_order_with_its_provider_key_registry_data_and_limits(lock
     assert (ex.alias, ex.profile, ex.origin, ex.chain) == ("summarizer", "prod", "default", ["prod", "default"])
     assert (ex.description, ex.params, ex.requires, ex.lockfile) == (
         "Short summaries", {"temperature": 0.2}, [], str(lock))
+    assert (ex.budget.usd_per_day, ex.budget.usd_per_month) == (5.0, 100.0)
     assert [m.ref for m in ex.models] == ["openai:gpt-full", "openai:gpt-text", "openai:gpt-plain", "mock:echo"]
     full, text, plain, echo = ex.models
     assert (full.installed, full.package, full.key_env, full.key_set, full.problem) == (
@@ -124,6 +126,7 @@ def test_the_cli_prints_the_explanation_and_never_a_key(lock, monkeypatch):
     assert lines[0] == "summarizer  (profile prod, from default; looked up in prod → default)"
     assert lines[1] == f"  lockfile: {lock} (cwd)"
     assert "  description: Short summaries" in lines and "  params: temperature=0.2" in lines
+    assert "  budget: $5.00 a day, $100.00 a month" in lines
     assert lines[lines.index("1. openai:gpt-full") + 1:lines.index("2. openai:gpt-text")] == [
         "     provider: openai (llmring), installed, key OPENAI_API_KEY is set",
         "     registry: context 128,000 tokens; max output 16,000; $1.00 in / $4.00 out per 1M tokens; "
@@ -148,7 +151,9 @@ def test_json_output_is_the_python_api_as_data(lock, monkeypatch):
     assert data == Ring().explain("summarizer").to_dict()
     assert data["models"][0]["key_env"] == ["OPENAI_API_KEY"] and data["models"][0]["key_set"] is True
     assert data["skips"]["images"] == ["openai:gpt-text", "openai:gpt-plain"]
-    assert (data["origin"], data["chain"], data["budget"]) == ("default", ["default"], None)
+    assert (data["origin"], data["chain"], data["budget"]) == (
+        "default", ["default"], {"usd_per_day": 5.0, "usd_per_month": 100.0})
+    assert json.loads(runner().invoke(cli, ["explain", "looker", "--json"]).stdout)["budget"] is None
 
 
 def test_an_unknown_alias_exits_1_with_one_clear_line(lock):

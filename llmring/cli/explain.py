@@ -35,7 +35,7 @@ def render(ex: Any) -> list:
     lines = [f"{ex.alias}{_origin(ex)}", f"  lockfile: {ex.lockfile} ({ex.lockfile_source})"]
     for label, value in (("description", ex.description), ("requires", ", ".join(ex.requires)),
                          ("params", ", ".join(f"{k}={v}" for k, v in ex.params.items())),
-                         ("budget", ex.budget)):
+                         ("budget", _budget(ex.budget))):
         if value:
             lines.append(f"  {label}: {value}")
     for i, m in enumerate(ex.models, 1):
@@ -51,6 +51,13 @@ def render(ex: Any) -> list:
     for kind, refs in ex.skips().items():
         lines.append(f"A request needing {_LABELS[kind]} would skip: {', '.join(refs) or 'none'}")
     return lines
+
+
+def _budget(budget: Any) -> str:
+    if budget is None:
+        return ""
+    spans = (("a day", budget.usd_per_day), ("a month", budget.usd_per_month))
+    return ", ".join(f"{_usd(usd)} {span}" for span, usd in spans if usd is not None)
 
 
 def _origin(ex: Any) -> str:
