@@ -1,5 +1,7 @@
-"""Every exception llmring raises. Provider failures carry a `kind` (see KINDS) that
-decides retry and failover; names follow the original llmring so `except` clauses carry over."""
+"""Every exception llmring raises. A provider's failure carries a `kind` that decides whether
+the same model is tried again and whether the call fails over to the next model (KINDS maps
+each kind to those two answers); names follow the original llmring, so `except` clauses
+carry over."""
 
 from __future__ import annotations
 
@@ -64,9 +66,9 @@ class LockfileError(ConfigurationError):
     `path:line:` where those are known.
 
     Attributes:
-        path: The lockfile's path, when the error is about a file.
-        line: The line of the problem, when known.
-        key: The TOML key at fault, when known.
+        path (Optional[str]): The lockfile's path, when the error is about a file.
+        line (Optional[int]): The line of the problem, when known.
+        key (Optional[str]): The TOML key at fault, when known.
     """
 
     def __init__(self, message: str, path: Optional[str] = None, line: Optional[int] = None,
@@ -82,8 +84,8 @@ class MissingAliasesError(ConfigurationError):
     """A lockfile lacks aliases a library requires (`Ring.require_aliases`).
 
     Attributes:
-        missing: The aliases the lockfile lacks.
-        path: The lockfile that was read.
+        missing (list): The aliases the lockfile lacks.
+        path (Optional[str]): The lockfile that was read.
     """
 
     def __init__(self, message: str, missing: list, path: Optional[str] = None) -> None:
@@ -115,12 +117,12 @@ class ProviderError(LLMRingError):
     model again or the next one (the guide's failover table); each kind has its subclass below.
 
     Attributes:
-        kind: The failure kind, e.g. `rate_limit`, `server`, `auth`, `bad_request`.
-        message: What went wrong, one line (never an API key).
-        provider: The provider prefix, e.g. `openai`.
-        model: The model asked, when known.
-        status: The HTTP status, when there was one.
-        retry_after: Seconds the provider asked to wait, when it said.
+        kind (str): The failure kind, e.g. `rate_limit`, `server`, `auth`, `bad_request`.
+        message (str): What went wrong, one line (never an API key).
+        provider (Optional[str]): The provider prefix, e.g. `openai`.
+        model (Optional[str]): The model asked, when known.
+        status (Optional[int]): The HTTP status, when there was one.
+        retry_after (Optional[float]): Seconds the provider asked to wait, when it said.
     """
 
     kind = "server"
@@ -224,7 +226,7 @@ class StreamInterruptedError(ProviderError):
     """A stream broke after its first chunk, so it could not fail over.
 
     Attributes:
-        partial: The text received before the break.
+        partial (str): The text received before the break.
     """
 
     def __init__(self, message: str, *, partial: str = "", **kw) -> None:
@@ -255,14 +257,14 @@ class AllModelsFailedError(LLMRingError):
     when no model was configured, installed or found, it is also a ModelNotFoundError.
 
     Attributes:
-        target: The alias or `provider:model` that was asked.
-        attempts: Every `Attempt`, in order.
-        kind: The last failure's kind.
-        message: One line per attempt, after a summary line.
-        provider: The last failed attempt's provider prefix.
-        model: The last failed attempt's `provider:model`.
-        status: The last failed attempt's HTTP status, when it had one.
-        retry_after: The last failed attempt's Retry-After, when it had one.
+        target (str): The alias or `provider:model` that was asked.
+        attempts (list): Every `Attempt`, in order.
+        kind (str): The last failure's kind.
+        message (str): One line per attempt, after a summary line.
+        provider (Optional[str]): The last failed attempt's provider prefix.
+        model (Optional[str]): The last failed attempt's `provider:model`.
+        status (Optional[int]): The last failed attempt's HTTP status, when it had one.
+        retry_after (Optional[float]): The last failed attempt's Retry-After, when it had one.
     """
 
     kind = "not_configured"

@@ -16,6 +16,7 @@ import pluggy
 PROJECT = "llmring"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
+"""The decorator for a plugin's hook functions, e.g. `@hookimpl def register_providers(register)`."""
 
 
 @hookspec
