@@ -1,10 +1,12 @@
 """The hooks a plugin may implement (pluggy project and entry-point group `llmring`).
 
-    from llmring.plugins import hookimpl   # (or llmring.hookspecs)
+```python
+from llmring.plugins import hookimpl   # (or llmring.hookspecs)
 
-    @hookimpl
-    def register_providers(register):
-        register("foo", FooProvider)       # FooProvider(settings) -> Provider
+@hookimpl
+def register_providers(register):
+    register("foo", FooProvider)       # FooProvider(settings) -> Provider
+```
 """
 
 from __future__ import annotations

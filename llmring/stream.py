@@ -19,9 +19,11 @@ class Stream:
     be called from another thread and shuts its HTTP response down at once. Used as a
     context manager, it is closed on leaving the block.
 
-        with ring.stream("summarizer", "Tell me a story") as stream:
-            for chunk in stream:
-                print(chunk.delta, end="")
+    ```python
+    with ring.stream("summarizer", "Tell me a story") as stream:
+        for chunk in stream:
+            print(chunk.delta, end="")
+    ```
     """
 
     def __init__(self, chunks: Generator[StreamChunk, None, None]) -> None:
