@@ -79,6 +79,14 @@ def bind_many_profiles(folder: Path, count: int) -> tuple:
     return time.perf_counter() - start, base_s, count
 
 
+def pinned(lf: object) -> str:
+    """The lockfile with every binding pinned to the bundled registry, as TOML."""
+    from llmring import pins, registry
+
+    pins.pin(lf, registry.load())
+    return lf.to_toml()
+
+
 def measure_lockfile(scale: Scale, with_profile: bool = False) -> Result:
     import tomli_w
     import tomllib
@@ -107,6 +115,9 @@ def measure_lockfile(scale: Scale, with_profile: bool = False) -> Result:
         Ring(lockfile_path=path).bind_alias("alias-00000", "openai:gpt-4o", profile="dev")
         bind_s = time.perf_counter() - start
         many_s, many_base_s, many = bind_many_profiles(folder, scale(8000, 200))
+        pin_s, pinned_text = best_of(lambda: pinned(lf_mod.parse(text, path)), 3)
+        pinned_toml_s, _ = best_of(lambda: tomllib.loads(pinned_text), 3)
+        pinned_parse_s, _ = best_of(lambda: lf_mod.parse(pinned_text, path), 3)
         if with_profile:
             report = profile(lambda: resolve_all(path, aliases), 1)
             result.details += profile_lines("Ring(path) + resolving every alias twice", report)
@@ -126,6 +137,10 @@ def measure_lockfile(scale: Scale, with_profile: bool = False) -> Result:
             "Ring.bind_alias (locked read-modify-validate-write); baseline: tomllib.loads + tomli_w.dumps"),
         Row(f"bind, {many} profiles", many_s * ms, many_base_s * ms, "ms",
             "one alias in each profile (was quadratic in profiles); baseline: tomllib.loads of the same text"),
+        Row("pin every binding", pin_s * ms, parse_s * ms, "ms",
+            "lockfile.parse + pins.pin + lockfile.dumps; baseline: lockfile.parse of the unpinned text"),
+        Row("parse, every binding pinned", pinned_parse_s * ms, pinned_toml_s * ms, "ms",
+            f"{len(pinned_text) / 1e6:.1f} MB; baseline: tomllib.loads of the same text"),
     ]
     result.details.append(f"{count} aliases x {len(PROFILES)} profiles: {len(text) / 1e6:.1f} MB of TOML, "
                           f"{resolves} bindings; llmring writes it back as {len(dumped) / 1e6:.1f} MB "

@@ -20,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+from budget_bench import measure_budget
 from fleet_bench import measure_fleet
 from http_bench import measure_async, measure_chat, measure_stream
 from lockfile_bench import measure_lockfile
@@ -40,6 +41,7 @@ MEASUREMENTS = {
     "map": measure_map,
     "state": measure_state,
     "fleet": measure_fleet,
+    "budget": measure_budget,
 }
 PROFILED = {"lockfile", "chat", "stream"}
 

@@ -14,7 +14,7 @@ TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (3 ms
 __version__ = "0.1.0"
 
 __all__ = ["AliasNotFoundError", "AllModelsFailedError", "AsyncRing", "Attempt", "BadRequestError",
-           "CircuitBreaker", "ConfigurationError", "ContentFilterError", "ContextLengthError",
+           "BudgetExceededError", "CircuitBreaker", "ConfigurationError", "ContentFilterError", "ContextLengthError",
            "InvalidOutputError", "LLMRequest", "LLMResponse", "LLMRing", "LLMRingError", "LockfileError",
            "Message", "MissingAliasesError", "ModelNotFoundError", "NoModelAvailableError",
            "ProviderAuthenticationError", "ProviderConnectionError", "ProviderError",
@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time these load lazily
         AliasNotFoundError,
         AllModelsFailedError,
         BadRequestError,
+        BudgetExceededError,
         ConfigurationError,
         ContentFilterError,
         ContextLengthError,

@@ -4,6 +4,7 @@ concurrency; streams are fed to the event loop through a queue."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import threading
 from collections.abc import AsyncIterator
@@ -65,7 +66,8 @@ class AsyncRing:
 
     async def _chat(self, target: Any, messages: Any, profile: Optional[str], params: dict) -> LLMResponse:
         call = functools.partial(self.ring.chat, target, messages, profile=profile, **params)
-        return await asyncio.get_running_loop().run_in_executor(self._pool(), call)
+        # in the task's context, as asyncio.to_thread does: the call's span is the task span's child
+        return await asyncio.get_running_loop().run_in_executor(self._pool(), contextvars.copy_context().run, call)
 
     def stream(self, target: Union[str, LLMRequest], messages: Any = None, *,
                profile: Optional[str] = None, **params: Any) -> Any:
@@ -97,7 +99,7 @@ class AsyncRing:
                 if not loop.is_closed():
                     loop.call_soon_threadsafe(queue.put_nowait, _DONE)
 
-        future = loop.run_in_executor(self._pool(), produce)
+        future = loop.run_in_executor(self._pool(), contextvars.copy_context().run, produce)
         try:
             while True:
                 item = await queue.get()

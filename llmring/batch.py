@@ -12,6 +12,7 @@ loop early stops the dispatching; workers finish the call they are in and exit."
 from __future__ import annotations
 
 import collections
+import contextvars
 import queue
 import threading
 from collections.abc import AsyncIterator, Iterable, Iterator
@@ -77,7 +78,9 @@ class Dispatch:
 
     def submit(self, item: Any) -> Future:
         future: Future = Future()
-        self._queue.put((future, item))
+        # The caller's context goes with the item: the call's trace span (otel.py) is then a
+        # child of the caller's current span, as a call made in the caller's thread would be.
+        self._queue.put((future, item, contextvars.copy_context()))
         if len(self._workers) < self.concurrency:
             self._start_worker()
         return future
@@ -92,11 +95,11 @@ class Dispatch:
             job = self._queue.get()
             if job is _STOP:
                 return
-            future, item = job
+            future, item, context = job
             if not future.set_running_or_notify_cancel():
                 continue
             try:
-                result = self.call(item)
+                result = context.run(self.call, item)
             except Exception as e:  # noqa: BLE001 - one item's failure is that item's result
                 result = e
             future.set_result(result)

@@ -1,7 +1,7 @@
 """What `llmring lock validate` (and `bind`) report about a lockfile's bindings, beyond its
 syntax: unknown, inactive or deprecated models, providers not installed, missing keys,
-aliases without a fallback, pool models lacking a capability the binding requires, and
-[limits.*] tables that apply to nothing or can never bind."""
+aliases without a fallback, pool models lacking a capability the binding requires,
+[limits.*] tables that apply to nothing or can never bind, and budgets that hold nothing back."""
 
 from __future__ import annotations
 
@@ -88,12 +88,22 @@ def check(lf: Lockfile, env: Optional[Mapping] = None) -> list:
                         add("error", f"{ref} lacks {cap}, which this alias requires", ref)
             if len(b.models) == 1:
                 add("warning", "has no fallback model; add one so an outage or rate limit does not stop it")
+            if b.budget is not None and not _any_paid(lf, b.models):
+                add("warning", "budget has no effect: none of its models has a price llmring knows, so none is "
+                               "counted or held back; give them prices in [providers.NAME].prices")
     for prefix, aliases in users.items():
         problem = provider_problem(prefix)
         if problem:
             names = ", ".join(dict.fromkeys(aliases))
             findings.append(Finding(problem[0], f"{problem[1]} (used by {names})"))
     return _file_findings(lf) + findings + limit_findings(lf) + _endpoint_findings(lf, plugins)
+
+
+def _any_paid(lf: Lockfile, models: list) -> bool:
+    from .answer import known
+    from .budget import paid
+
+    return any(paid(known(lf, ref)[0]) for ref in models)
 
 
 def _file_findings(lf: Lockfile) -> list:

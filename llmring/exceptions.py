@@ -11,6 +11,7 @@ __all__ = [
     "AliasNotFoundError",
     "AllModelsFailedError",
     "BadRequestError",
+    "BudgetExceededError",
     "ConfigurationError",
     "ContentFilterError",
     "ContextLengthError",
@@ -308,3 +309,29 @@ def all_failed(target: str, attempts: list) -> AllModelsFailedError:
     if not kinds or set(kinds) <= _UNAVAILABLE and kinds[-1] == "not_configured":
         return NoModelAvailableError(target, attempts)
     return _ALL_FAILED[kinds[-1]](target, attempts)
+
+
+class BudgetExceededError(AllModelsFailedError):
+    """No model answered and the alias's budget held back at least one paid model: the alias
+    has spent `spent` USD of its `budget` for the `period` ("day" or "month", UTC), which
+    resets at `resets_at` (an aware UTC datetime). `attempts` lists every model, the ones
+    held back as skipped attempts of kind "budget". `lockfile` names the file to raise it in."""
+
+    kind = "budget"
+
+    def __init__(self, target: str, attempts: list, spent: float, budget: float, period: str,
+                 resets_at: object, lockfile: str = "llmring.lock") -> None:
+        super().__init__(target, attempts)
+        self.kind = "budget"
+        self.spent, self.budget, self.period, self.resets_at, self.lockfile = spent, budget, period, resets_at, lockfile
+        adjective = "daily" if period == "day" else "monthly"
+        when = resets_at.strftime("%Y-%m-%d %H:%M UTC")  # type: ignore[attr-defined]
+        lines = "\n".join("  - " + a.describe() for a in attempts)
+        self.message = (f"{target} has spent ${spent:.2f} of its ${budget:.2f} {adjective} budget; it resets at "
+                        f"{when}. Raise budget.usd_per_{period} in {lockfile} or wait.\n"
+                        f"Tried {len(attempts)}:\n{lines}")
+        Exception.__init__(self, self.message)
+
+    def __reduce__(self) -> tuple:
+        return type(self), (self.target, self.attempts, self.spent, self.budget, self.period, self.resets_at,
+                            self.lockfile), self.__dict__

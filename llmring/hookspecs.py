@@ -11,7 +11,7 @@ def register_providers(register):
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import pluggy
 
@@ -25,3 +25,11 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 def register_providers(register: Callable[[str, Callable], None]) -> None:
     """Call `register(prefix, factory)` for each provider prefix this plugin adds. `factory`
     is called with a `ProviderSettings` and returns a `Provider` (usually the class itself)."""
+
+
+@hookspec
+def call_finished(record: Any) -> None:
+    """Called once per finished chat or stream (answered or failed) with a
+    `llmring.record.CallRecord`: the same record the usage log stores. Called after the call,
+    off its result: an exception here is logged once and never reaches the caller. Keep it
+    quick (hand slow work to a thread)."""

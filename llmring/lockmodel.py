@@ -22,6 +22,46 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 
 @attrs.frozen
+class ModelPin:
+    """What the registry said of one bound model when it was pinned: the dated snapshot it
+    stood for (None: the registry knew none, so the id is called as written), its prices in
+    USD per million tokens and its context window (None where the registry had none)."""
+
+    model: str
+    snapshot: Optional[str] = None
+    input: Optional[float] = None
+    output: Optional[float] = None
+    context_window: Optional[int] = None
+
+
+@attrs.frozen
+class Pin:
+    """A binding's pin (`llmring lock pin`): the hash of the binding it was made for, the
+    registry version it read, when, and one ModelPin per model (llmring/pins.py)."""
+
+    hash: str
+    registry: str
+    pinned_at: str
+    models: list = attrs.field(factory=list)
+
+    def snapshot(self, model: str) -> Optional[str]:
+        """The snapshot pinned for `model`, or None."""
+        return next((m.snapshot for m in self.models if m.model == model), None)
+
+
+@attrs.frozen
+class Budget:
+    """`budget = { usd_per_day = 5.0, usd_per_month = 100.0 }`: the USD an alias may spend per
+    UTC day and per UTC calendar month (None: no budget for that period). See budget.py."""
+
+    usd_per_day: Optional[float] = None
+    usd_per_month: Optional[float] = None
+
+
+BUDGET_KEYS = ("usd_per_day", "usd_per_month")
+
+
+@attrs.frozen
 class Binding:
     """One alias and its models. A value: an edit replaces a binding (attrs.evolve, or
     Profile.rebind) rather than changing it, since a profile indexes its bindings by alias."""
@@ -31,6 +71,8 @@ class Binding:
     description: Optional[str] = None
     params: dict = attrs.field(factory=dict)
     requires: list = attrs.field(factory=list)
+    pin: Optional[Pin] = None
+    budget: Optional[Budget] = None
 
 
 class Bindings(MutableSequence):
@@ -146,12 +188,14 @@ class Profile:
     def rebind(self, alias: str, models: list, description: Optional[str] = None,
                params: Optional[dict] = None, requires: Optional[list] = None) -> Binding:
         """Bind `alias` to `models`; a description, params or requires not given are kept
-        from the alias's old binding."""
+        from the alias's old binding, and so are its budget and its pin, stale or not: `lock validate
+        --frozen` then says the binding changed since it was pinned, until it is pinned again."""
         old = self.get(alias)
         binding = Binding(alias, list(models),
                           description if description is not None else (old.description if old else None),
                           params if params is not None else (dict(old.params) if old else {}),
-                          requires if requires is not None else (list(old.requires) if old else []))
+                          requires if requires is not None else (list(old.requires) if old else []),
+                          old.pin if old else None, old.budget if old else None)
         self.bind(binding)
         return binding
 
@@ -243,6 +287,7 @@ def converter() -> Any:
         Lockfile, conv, path=override(omit=True), _cattrs_omit_if_default=False))
     conv.register_unstructure_hook(Bindings, lambda bs: [conv.unstructure(b) for b in bs])
     conv.register_unstructure_hook(Limit, limit_dict)
+    conv.register_unstructure_hook(Budget, budget_dict)
     return conv
 
 
@@ -252,6 +297,11 @@ def limit_dict(limit: Limit) -> dict:
 
 
 LIMIT_KEYS = ("rpm", "tpm", "concurrency")
+
+
+def budget_dict(budget: Budget) -> dict:
+    """A budget's keys that are set, as its `budget = { ... }` table holds them."""
+    return {k: getattr(budget, k) for k in BUDGET_KEYS if getattr(budget, k) is not None}
 
 
 def now_stamp() -> str:

@@ -13,7 +13,21 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .exceptions import LockfileError
-from .lockmodel import FORMAT_VERSION, LIMIT_KEYS, Binding, Bindings, Endpoint, Lockfile, PathLike, Profile, as_str
+from .lockmodel import (
+    BUDGET_KEYS,
+    FORMAT_VERSION,
+    LIMIT_KEYS,
+    Binding,
+    Bindings,
+    Budget,
+    Endpoint,
+    Lockfile,
+    ModelPin,
+    PathLike,
+    Pin,
+    Profile,
+    as_str,
+)
 from .refs import ALIAS_NAME, PLAIN_REF, alias_problem, ref_problem
 from .state import Limit
 
@@ -21,9 +35,11 @@ BOM = "\ufeff"
 
 _TOP = ("version", "default_profile", "profiles", "providers", "limits", "metadata", "created_at", "updated_at")
 _PROFILE = ("name", "bindings", "registry_versions")
-_BINDING = ("alias", "models", "description", "params", "requires")
-_BINDING_KEYS = frozenset(_BINDING)
+_BINDING = ("alias", "models", "description", "params", "requires", "pin", "budget")
+_BINDING_KEYS = frozenset(_BINDING) - {"pin", "budget"}  # the fast path's keys: these take the full checks
 _ENDPOINT = ("type", "base_url", "api_key_env")
+_PIN = ("hash", "registry", "pinned_at", "models")
+_MODEL_PIN = ("model", "snapshot", "input", "output", "context_window")
 _INF = float("inf")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PREFIX = re.compile(r"[a-z][a-z0-9_-]*")
@@ -221,7 +237,55 @@ class _Validator:
         requires = self.typed(raw.get("requires", []), list, "requires", where, *hints, _key_line("requires"))
         if requires:
             self.capabilities(requires, key, where, hints)
-        return Binding(alias, models, description, params, requires)
+        pin = self.pin(raw["pin"], key, where, hints) if raw.get("pin") is not None else None
+        budget = raw.get("budget")
+        return Binding(alias, models, description, params, requires, pin,
+                       None if budget is None else self.budget(budget, key, where, hints))
+
+    def pin(self, raw: Any, key: str, where: str, hints: list) -> Pin:
+        """pin = { hash, registry, pinned_at, models = [{ model, snapshot, input, output,
+        context_window }] }, as `llmring lock pin` writes it."""
+        hints = [*hints, _key_line("pin")]
+        again = "; run `llmring lock pin` to write it again"
+        raw = self.typed(raw, dict, "pin", where + again, *hints)
+        self.keys(raw, _PIN, f"the pin{where}", *hints)
+        for k in ("hash", "registry", "pinned_at"):
+            if k not in raw:
+                raise self.fail(f"the pin{where} has no {k}{again}", f"{key}.pin.{k}", *hints)
+        if not hasattr(raw["pinned_at"], "isoformat"):  # else a TOML date-time, taken as written
+            self.typed(raw["pinned_at"], str, "pin.pinned_at", where, *hints)
+        fields = {k: _stamp(raw[k]) if k == "pinned_at" else self.typed(raw[k], str, f"pin.{k}", where, *hints)
+                  for k in ("hash", "registry", "pinned_at")}
+        entries = self.typed(raw.get("models", []), list, "pin.models", where + again, *hints)
+        return Pin(models=[self.model_pin(e, f"{key}.pin.models[{i}]", where, hints)
+                           for i, e in enumerate(entries)], **fields)
+
+    def model_pin(self, raw: Any, key: str, where: str, hints: list) -> ModelPin:
+        raw = self.typed(raw, dict, "each entry of pin.models", where, *hints)
+        self.keys(raw, _MODEL_PIN, f"an entry of pin.models{where}", *hints)
+        if raw.get("model") is None:
+            raise self.fail(f"an entry of pin.models{where} has no model; run `llmring lock pin` to write it again",
+                            f"{key}.model", *hints)
+        for k in ("model", "snapshot"):
+            problem = ref_problem(raw[k]) if raw.get(k) is not None else ""
+            if problem:
+                raise self.fail(f"pin.models: {problem} ({where.strip()})", f"{key}.{k}", *hints)
+        for k in ("input", "output"):
+            price = raw.get(k)
+            if price is not None and (isinstance(price, bool) or not isinstance(price, (int, float))
+                                      or not 0 <= price < _INF):
+                raise self.fail(f"pin.models {k} must be a price in USD per million tokens, not {_show(price)}"
+                                f"{where}", f"{key}.{k}", *hints)
+        window = raw.get("context_window")
+        if window is not None and (type(window) is not int or window <= 0):
+            raise self.fail(f"pin.models context_window must be a whole number of tokens, not {_show(window)}"
+                            f"{where}", f"{key}.context_window", *hints)
+        snapshot = raw.get("snapshot")
+        if snapshot is not None and snapshot.partition(":")[0] != raw["model"].partition(":")[0]:
+            raise self.fail(f"pin.models: the snapshot {snapshot} of {raw['model']} is another provider's{where}; "
+                            "a pin may only name a dated version of the same model", f"{key}.snapshot", *hints)
+        return ModelPin(raw["model"].strip(), snapshot.strip() if snapshot is not None else None,
+                        raw.get("input"), raw.get("output"), window)
 
     def models(self, raw: dict, key: str, where: str, hints: list) -> list:
         if "models" not in raw:
@@ -243,6 +307,21 @@ class _Validator:
             raise self.fail(f"models lists {', '.join(dupes)} twice{where}", f"{key}.models", *hints,
                             _key_line("models"))
         return models
+
+    def budget(self, raw: Any, key: str, where: str, hints: list) -> Budget:
+        """budget = { usd_per_day = 5.0, usd_per_month = 100.0 } (inline, or a sub-table)."""
+        hints = [*hints, _key_line("budget")]
+        raw = self.typed(raw, dict, "budget", f"{where}; e.g. budget = {{ usd_per_day = 5.0 }}", *hints)
+        self.keys(raw, BUDGET_KEYS, f"the budget{where}", *hints)
+        usd = {k: v for k, v in raw.items() if v is not None}  # None only in data from to_dict
+        if not usd:
+            raise self.fail(f"budget is empty{where}; set usd_per_day or usd_per_month (US dollars)",
+                            f"{key}.budget", *hints)
+        for k, v in usd.items():
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < _INF:
+                raise self.fail(f"budget.{k} must be a number of US dollars, 0 or more, not {_show(v)}{where}",
+                                f"{key}.budget.{k}", *hints, _key_line(k))
+        return Budget(**{k: float(v) for k, v in usd.items()})
 
     def capabilities(self, requires: list, key: str, where: str, hints: list) -> None:
         from .registry import CAPABILITIES

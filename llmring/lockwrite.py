@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .lockmodel import Binding, Endpoint, Lockfile, Profile, limit_dict
+from .lockmodel import Binding, Endpoint, Lockfile, ModelPin, Pin, Profile, budget_dict, limit_dict
 from .state import Limit
 
 
@@ -86,7 +86,25 @@ def binding_keys(b: Binding) -> dict:
         keys["requires"] = f"requires = {value(b.requires)}"
     if b.params:
         keys["params"] = f"params = {value(b.params)}"
+    if b.budget is not None:
+        keys["budget"] = f"budget = {value(budget_dict(b.budget))}"
+    if b.pin is not None:
+        keys["pin"] = f"pin = {pin_value(b.pin)}"
     return keys
+
+
+def pin_value(pin: Pin) -> str:
+    """A pin as one inline table whose models list has one model a line: a re-pin that moves
+    a price changes that model's line alone, and the pin sits inside its binding's table."""
+    head = ", ".join(f"{k} = {value(getattr(pin, k))}" for k in ("hash", "registry", "pinned_at"))
+    rows = "".join(f"    {value(model_pin_table(m))},\n" for m in pin.models)
+    return f"{{ {head}, models = [\n{rows}] }}"
+
+
+def model_pin_table(m: ModelPin) -> dict:
+    """A model's pin without the facts the registry did not have (TOML has no null)."""
+    return {k: getattr(m, k) for k in ("model", "snapshot", "input", "output", "context_window")
+            if getattr(m, k) is not None}
 
 
 _BARE = re.compile(r"[A-Za-z0-9_-]+")

@@ -77,6 +77,9 @@ class PluginRegistry:
             self._extra.append((plugin, name))
             if self._loaded:
                 self._add(name, name, lambda: plugin)
+        from . import observe
+
+        observe.reset()  # the plugin may observe calls
 
     def load(self) -> None:
         with self._lock:

@@ -115,6 +115,20 @@ return 0
 """
 
 
+# Spend against budgets (budget.py): a float per alias+profile+period, expiring after it.
+# KEYS: the spend. ARGV: USD, ttl s. Seeds the count unless a worker did first; returns it.
+_SEED = """
+redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2])
+return redis.call('GET', KEYS[1])
+"""
+
+# KEYS: the spend. ARGV: USD. Adds to a seeded count (nil when unseeded: seed it first).
+_SPEND = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+return redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
+"""
+
+
 class RedisState(State):
     """The State of everyone using the Redis at `url` (redis://, rediss:// or unix://). Keys
     start with `llmring:NAMESPACE:` (the URL's `?namespace=`, else "default"), so several apps
@@ -178,6 +192,25 @@ class RedisState(State):
 
     def cooling(self, key: str) -> float:
         return self._ttl(self._key("cool", key))
+
+    # -- spend against budgets -------------------------------------------------------------------
+    def spent(self, key: str) -> Optional[float]:
+        got = self.client.get(self._key("spend", key))
+        return None if got is None else float(got)
+
+    def seed(self, key: str, usd: float, ttl: float) -> float:
+        return float(self._budget_scripts()[0](keys=[self._key("spend", key)], args=[repr(usd), max(1, int(ttl))]))
+
+    def spend(self, key: str, usd: float) -> Optional[float]:
+        got = self._budget_scripts()[1](keys=[self._key("spend", key)], args=[repr(usd)])
+        return None if got is None else float(got)
+
+    def _budget_scripts(self) -> tuple:
+        # Registered on first use, apart from __init__'s: most Rings have no budget.
+        scripts = self.__dict__.get("_budget_lua")
+        if scripts is None:
+            scripts = self._budget_lua = (self.client.register_script(_SEED), self.client.register_script(_SPEND))
+        return scripts
 
     # -- helpers --------------------------------------------------------------------------------
     def _ttl(self, key: str) -> float:

@@ -1,7 +1,8 @@
 """Resolution: which models an alias leads to, through the chosen profile of the lockfile.
 
 Profile: explicit `profile=` > the Ring's > $LLMRING_PROFILE > the file's default_profile. An
-alias missing from the chosen profile is looked up in the default profile."""
+alias missing from the chosen profile is looked up in the default profile. A pinned binding
+resolves to its pinned snapshots (pins.called_models)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any, Optional
 from . import lockfile as lf_mod
 from .exceptions import AliasNotFoundError, ConfigurationError, MissingAliasesError
 from .lockfile import Lockfile
+from .pins import called_models
 from .refs import alias_problem, is_ref, ref_problem
 from .store import LockfileStore
 
@@ -71,7 +73,7 @@ class Resolver:
         if found is None:
             raise self._not_found(lf, target, name)
         binding, source = found
-        res = Resolution(target, list(binding.models), source, target, binding, self.store.path)
+        res = Resolution(target, called_models(binding), source, target, binding, self.store.path)
         with self._lock:
             self._cache[(target, name)] = res
         return res

@@ -19,10 +19,10 @@ import weakref
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Optional, Union
 
-from . import prepare
+from . import budget, observe, prepare, record
 from .answer import cost as _price
 from .answer import known, structured
-from .exceptions import AliasNotFoundError, ConfigurationError
+from .exceptions import AliasNotFoundError, AllModelsFailedError, ConfigurationError, StreamInterruptedError
 from .failover import CircuitBreaker, RetryPolicy
 from .limits import estimate
 from .pool import ProviderPool
@@ -81,6 +81,7 @@ class Ring:
                              connect_timeout=_seconds("connect_timeout", connect_timeout),
                              read_timeout=_env_timeout() if timeout is None else _seconds("timeout", timeout),
                              limits=lambda: self.store.loaded().limits)
+        self.budgets = budget.Budgets(self.walker.breaker.state)  # spend per alias, in the same state
         _LIVE.add(self)
 
     def _lockfile_changed(self) -> None:
@@ -173,6 +174,21 @@ class Ring:
 
         self.store.edit(change, create=False)
 
+    def pin(self, profile: Optional[str] = None) -> list:
+        """Pin every binding of `profile` (every profile when None) to what the registry in use
+        says now (llmring/pins.py); returns the (profile, alias) pairs whose pin changed."""
+        from . import pins, registry
+
+        reg = registry.load()
+        return self.store.edit(lambda lf: pins.pin(lf, reg, profile), create=False)
+
+    def drift(self, profile: Optional[str] = None) -> list:
+        """What no longer matches the pins of `profile` (every profile when None), as
+        pins.Drift items (what `llmring lock validate --frozen` prints); empty when all match."""
+        from . import pins, registry
+
+        return pins.drift(self.lockfile, registry.load(), profile)
+
     def init_lockfile(self, force: bool = False, path: Optional[PathLike] = None) -> Any:
         """Write a new lockfile: at `path`, else at the file this Ring was given (lockfile_path
         or $LLMRING_LOCKFILE_PATH), else ./llmring.lock. Refuses to overwrite unless `force`."""
@@ -199,7 +215,7 @@ class Ring:
             BadRequestError: The request itself is wrong; raised before any network call.
             AllModelsFailedError: No model answered; it lists every attempt.
         """
-        started = time.monotonic()
+        begun = (time.time(), time.monotonic())
         request, res = self._prepare(target, messages, profile, params)
 
         def answer(provider: Any, model: str, timeout: Any) -> LLMResponse:
@@ -207,11 +223,16 @@ class Ring:
             response.parsed = structured(response.content, response.tool_calls, request, provider)
             return response
 
-        done = self._walk(request, res, answer)
+        done = self._walk(request, res, answer, begun)
         response = done.result
         response.model, response.alias, response.profile = done.ref, res.alias, res.profile
-        response.attempts, response.latency = done.attempts, time.monotonic() - started
+        response.attempts, response.latency = done.attempts, time.monotonic() - begun[1]
         response.cost, response.cost_note = _price(done.known, response.usage)
+        budget.charge(self.budgets, res, response.cost)  # before the usage log has it: counted once
+        observe.finished(record.make(
+            begun[0], response.latency, res, stream=False, model=done.ref, attempts=done.attempts,
+            usage=response.usage, cost=response.cost, cost_note=response.cost_note,
+            finish_reason=response.finish_reason, request=request, answer=response.content))
         return response
 
     def stream(self, target: Union[str, LLMRequest], messages: Any = None, *,
@@ -221,22 +242,40 @@ class Ring:
         request, res = self._prepare(target, messages, profile, params)
 
         def chunks() -> Any:
+            begun = (time.time(), time.monotonic())
             done = self._walk(request, res, lambda p, model, timeout: open_stream(p, model, request, timeout),
-                              hold=True)
+                              begun, hold=True)
             first, rest = done.result
+            first_chunk = time.monotonic() - begun[1]
             past_first_chunk(done.left)
-            used: list = []
+            final: list = []  # the chunks that carried the finish reason or the usage
+            texts: Optional[list] = [] if record.keep_text() else None
+            broke = None
 
             def label(chunk: StreamChunk) -> None:
                 chunk.model, chunk.alias, chunk.attempts = done.ref, res.alias, done.attempts
                 chunk.cost = _price(done.known, chunk.usage)[0]
-                if chunk.usage is not None:
-                    used.append(chunk.usage.total_tokens)
+                final.append(chunk)
 
             try:
-                yield from relay(first, rest, done.ref, request, done.provider, label)
+                for chunk in relay(first, rest, done.ref, request, done.provider, label):
+                    if texts is not None:
+                        texts.append(chunk.delta)
+                    yield chunk
+            except StreamInterruptedError as e:
+                broke = e.kind
+                raise
             finally:  # ended, failed or closed: its room under the limits is free again
-                done.hold.release(used[-1] if used else None)
+                usage = next((c.usage for c in reversed(final) if c.usage is not None), None)
+                done.hold.release(usage.total_tokens if usage is not None else None)
+                cost, note = _price(done.known, usage)
+                budget.charge(self.budgets, res, cost)
+                observe.finished(record.make(
+                    begun[0], time.monotonic() - begun[1], res, stream=True, model=done.ref,
+                    attempts=done.attempts, usage=usage, cost=cost, cost_note=note,
+                    finish_reason=next((c.finish_reason for c in final if c.finish_reason), None),
+                    first_chunk=first_chunk, error_kind=broke, request=request,
+                    answer="".join(texts) if texts is not None else None))
 
         return Stream(chunks())
 
@@ -260,11 +299,17 @@ class Ring:
             request = prepare.with_defaults(request, res.binding.params, res.alias, res.lockfile)
         return request, res
 
-    def _walk(self, request: LLMRequest, res: Resolution, call: Any, hold: bool = False) -> Outcome:
+    def _walk(self, request: LLMRequest, res: Resolution, call: Any, begun: tuple, hold: bool = False) -> Outcome:
+        """The failover walk; a walk that no model answered is recorded for the observers."""
         requires = res.binding.requires if res.binding is not None else ()
         tokens = estimate(request) if self.store.loaded().limits else 0
-        return self.walker.walk(res.target, res.models, prepare.needs(request, requires), request.timeout, call,
-                                tokens, hold)
+        try:
+            return self.walker.walk(res.target, res.models, prepare.needs(request, requires), request.timeout,
+                                    call, tokens, hold, budget.gate(self.budgets, res))
+        except AllModelsFailedError as e:
+            observe.finished(record.make(begun[0], time.monotonic() - begun[1], res, stream=hold,
+                                         attempts=e.attempts, error_kind=e.kind, request=request))
+            raise
 
     # -- registry -------------------------------------------------------------------------
     def model_info(self, ref: str) -> Any:
@@ -295,8 +340,10 @@ class Ring:
         return self.providers.get(prefix, self.store.loaded())
 
     def close(self) -> None:
-        """Release connections. The Ring can still be used afterwards (it reconnects)."""
+        """Release connections and write what the usage log holds. The Ring can still be used
+        afterwards (it reconnects)."""
         self.providers.close()
+        observe.flush()
 
     # -- other processes ------------------------------------------------------------------
     def _options(self) -> dict:

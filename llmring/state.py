@@ -70,6 +70,22 @@ class State:
         """Seconds of cool-down `key` has left; 0 when none."""
         raise NotImplementedError
 
+    # -- spend against budgets (budget.py) ------------------------------------------------------
+    def spent(self, key: str) -> Optional[float]:
+        """USD counted under `key` (an alias's budget period), or None when nothing is counted
+        there yet (the caller then seeds it from the usage log)."""
+        raise NotImplementedError
+
+    def seed(self, key: str, usd: float, ttl: float) -> float:
+        """Start counting `key` at `usd`, forgotten after `ttl` seconds, unless it is counted
+        already (another worker seeded it first); return what it counts now."""
+        raise NotImplementedError
+
+    def spend(self, key: str, usd: float) -> Optional[float]:
+        """Add `usd` to `key` atomically and return the new total; None, adding nothing, when
+        `key` is not counted (seed it, then spend again)."""
+        raise NotImplementedError
+
 
 class Limit:
     """A `[limits.KEY]` table: requests per minute, tokens per minute, calls in flight (None:
@@ -102,6 +118,7 @@ class MemoryState(State):
         self._windows: dict = {}  # key -> _Window
         self._cool: dict = {}  # key -> clock time its cool-down ends
         self._tickets = 0  # the last ticket handed out
+        self._spend: dict = {}  # key -> [USD, clock time it is forgotten]
 
     def failure(self, ref: str) -> int:
         with self._lock:
@@ -164,6 +181,30 @@ class MemoryState(State):
         with self._lock:
             until = self._cool.get(key)
         return 0.0 if until is None else max(0.0, until - self.clock())
+
+
+    def spent(self, key: str) -> Optional[float]:
+        with self._lock:
+            entry = self._spend.get(key)
+            return entry[0] if entry is not None and entry[1] > self.clock() else None
+
+    def seed(self, key: str, usd: float, ttl: float) -> float:
+        with self._lock:
+            now = self.clock()
+            entry = self._spend.get(key)
+            if entry is None or entry[1] <= now:
+                for gone in [k for k, (_, end) in self._spend.items() if end <= now]:  # past periods
+                    del self._spend[gone]
+                entry = self._spend[key] = [usd, now + ttl]
+            return entry[0]
+
+    def spend(self, key: str, usd: float) -> Optional[float]:
+        with self._lock:
+            entry = self._spend.get(key)
+            if entry is None or entry[1] <= self.clock():
+                return None
+            entry[0] += usd
+            return entry[0]
 
 
 class _Window:

@@ -141,6 +141,15 @@ class FallbackState(State):
     def cooling(self, key: str) -> float:
         return self._call("cooling", key)[1]
 
+    def spent(self, key: str) -> Optional[float]:
+        return self._call("spent", key)[1]
+
+    def seed(self, key: str, usd: float, ttl: float) -> float:
+        return self._call("seed", key, usd, ttl)[1]
+
+    def spend(self, key: str, usd: float) -> Optional[float]:
+        return self._call("spend", key, usd)[1]
+
     def __reduce__(self) -> tuple:  # its lock and local state stay behind; the URL travels
         return _remade, (self.shared, self.name, self.retry_every)
 

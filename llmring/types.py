@@ -181,8 +181,9 @@ class Attempt:
         message: What went wrong, one line (never an API key).
         elapsed: Seconds this try took.
         skipped: True when the model was passed over without a call (circuit breaker,
-            a capability it lacks, a full rate limit).
+            a capability it lacks, a full rate limit, a spent budget).
         retry_after: Seconds the provider asked to wait, when it said.
+        at: Seconds from the start of the call to the start of this try (or skip).
     """
 
     model: str
@@ -192,6 +193,7 @@ class Attempt:
     elapsed: float = 0.0
     skipped: bool = False
     retry_after: Optional[float] = None
+    at: float = 0.0  # seconds from the start of the call to the start of this try (or skip)
 
     @property
     def ok(self) -> bool:

@@ -47,29 +47,34 @@ class Walker:
         self.limiter = Limiter(breaker.state, limits, clock, sleep)
 
     def walk(self, target: str, models: list, needs: list, timeout: Optional[float],
-             call: Callable[[Any, str, TryTimeout], Any], tokens: int = 0, hold: bool = False) -> Outcome:
+             call: Callable[[Any, str, TryTimeout], Any], tokens: int = 0, hold: bool = False,
+             gate: Any = None) -> Outcome:
         """Try `models` in order; return the first answer, or raise AllModelsFailedError with
         every attempt. `timeout` is the deadline of the whole walk in seconds (or None). A try
         is a chat, or a stream up to its first chunk: either is bounded as a whole. Each try
         first takes room under the lockfile's limits for an estimated `tokens`; with `hold`
-        (a stream) the answer keeps that room until the caller releases `Outcome.hold`."""
+        (a stream) the answer keeps that room until the caller releases `Outcome.hold`. `gate`
+        (a budget.Gate, None without a budget) holds back paid models once the alias's budget is
+        spent; when no model answered after that, the walk raises BudgetExceededError."""
         attempts: list = []
-        deadline = None if timeout is None else self.clock() + timeout
+        t0 = self.clock()
+        deadline = None if timeout is None else t0 + timeout
         for i, ref in enumerate(models):
             last = i == len(models) - 1
             known = self.lookup(ref)
-            provider = self._usable(ref, known[0], needs, last, attempts)
+            provider = self._usable(ref, known[0], needs, last, attempts, self.clock() - t0, gate)
             if provider is None:
                 continue
             model = ref.partition(":")[2]
             for retry in range(self.retry.max_retries + 1):
-                held = self._room(ref, tokens, deadline, last, hold, attempts)
+                held = self._room(ref, tokens, deadline, last, hold, attempts, t0)
                 if held is None:
                     break
                 budget = self._budget(deadline, last)
                 if budget <= 0:
                     held.forget()
-                    attempts.append(Attempt(ref, "timeout", message="the request's deadline passed"))
+                    attempts.append(Attempt(ref, "timeout", message="the request's deadline passed",
+                                            at=self.clock() - t0))
                     raise all_failed(target, attempts)
                 started = self.clock()
                 try:
@@ -85,12 +90,12 @@ class Walker:
                     self.breaker.record(ref, None)
                     if not hold:
                         held.release(_used(result))
-                    attempts.append(Attempt(ref, elapsed=self.clock() - started))
+                    attempts.append(Attempt(ref, elapsed=self.clock() - started, at=started - t0))
                     left = None if deadline is None else deadline - self.clock()
                     return Outcome(ref, result, attempts, known, provider, left, held)
                 held.release()
                 attempts.append(Attempt(ref, error.kind, error.status, _one_line(error), self.clock() - started,
-                                        retry_after=error.retry_after))
+                                        retry_after=error.retry_after, at=started - t0))
                 _log().warning("llmring: %s", attempts[-1].describe())
                 if not fails_over(error.kind):  # the request itself is wrong: not the model's fault
                     raise all_failed(target, attempts)
@@ -101,10 +106,10 @@ class Walker:
                 if delay is None or (deadline is not None and self.clock() + delay >= deadline):
                     break
                 self.sleep(delay)
-        raise all_failed(target, attempts)
+        raise gate.error(target, attempts) if gate is not None and gate.over else all_failed(target, attempts)
 
     def _room(self, ref: str, tokens: int, deadline: Optional[float], last: bool, hold: bool,
-              attempts: list) -> Any:
+              attempts: list, t0: float) -> Any:
         """Room under the limits for one try of `ref`, waiting within its share of the deadline
         (a cool-down: no longer than a Retry-After the retry policy waits for, unless it is the
         last model); None after recording a skip when the wait would be longer."""
@@ -117,25 +122,30 @@ class Walker:
             lease = self._budget(deadline, last) + LEASE_MARGIN
         held, why = self.limiter.take(ref, tokens, lease, patience, cool_patience)
         if held is None:
-            attempts.append(Attempt(ref, "rate_limit", skipped=True, message=why))
+            attempts.append(Attempt(ref, "rate_limit", skipped=True, message=why, at=self.clock() - t0))
         return held
 
-    def _usable(self, ref: str, info: Any, needs: list, last: bool, attempts: list) -> Any:
+    def _usable(self, ref: str, info: Any, needs: list, last: bool, attempts: list, at: float,
+                gate: Any = None) -> Any:
         """The provider for `ref`, or None after recording why it is skipped."""
         lacking = _lacks(info, needs)
         if lacking:
-            attempts.append(Attempt(ref, "unsupported", skipped=True,
+            attempts.append(Attempt(ref, "unsupported", skipped=True, at=at,
                                     message=f"the model registry says it cannot do {lacking}"))
             return None
+        spent = gate.holds_back(info) if gate is not None else ""
+        if spent:  # the last model too: a budget is not a breaker
+            attempts.append(Attempt(ref, "budget", skipped=True, at=at, message=spent))
+            return None
         if not last and self.breaker.is_open(ref):  # the last model left is always tried
-            attempts.append(Attempt(ref, "overloaded", skipped=True, message=(
+            attempts.append(Attempt(ref, "overloaded", skipped=True, at=at, message=(
                 f"it failed {self.breaker.threshold} times in a row; resting for another "
                 f"{self.breaker.remaining(ref):.0f} s")))
             return None
         try:
             return self.providers(ref.partition(":")[0])
         except ProviderNotFoundError as e:
-            attempts.append(Attempt(ref, "not_configured", message=str(e)))
+            attempts.append(Attempt(ref, "not_configured", message=str(e), at=at))
             return None
 
     def _budget(self, deadline: Optional[float], last: bool) -> float:

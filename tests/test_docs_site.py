@@ -79,8 +79,33 @@ def test_the_api_reference_has_every_public_name(site):
     ids = set().union(*(_ids(site, page) for page in PAGES if page.startswith("reference/")))
     documented = {anchor.rsplit(".", 1)[-1] for anchor in ids if anchor.startswith("llmring")}
     public = set(llmring.__all__) - {"__version__", "LLMRing"}  # LLMRing is AsyncRing by another name
-    public |= {"Provider", "ProviderSettings", "register_providers", "hookimpl"}
+    public |= {"Provider", "ProviderSettings", "CallRecord", "hookimpl"} | _hooks()
     assert not public - documented, sorted(public - documented)
+
+
+def test_every_field_of_a_documented_type_is_in_its_docstring():
+    """The reference shows an attrs class's fields from its docstring's Attributes section
+    (mkdocstrings does not read attrs fields), so a new field must be described there too."""
+    import attrs
+
+    from llmring import Attempt, LLMRequest, LLMResponse, Message, RetryPolicy, StreamChunk, ToolCall, Usage
+    from llmring.provider import ProviderSettings
+    from llmring.record import CallRecord
+    from llmring.types import ToolCallDelta
+
+    for cls in (Attempt, LLMRequest, LLMResponse, Message, RetryPolicy, StreamChunk, ToolCall, ToolCallDelta, Usage,
+                ProviderSettings, CallRecord):
+        section = cls.__doc__.split("Attributes:", 1)[1] if "Attributes:" in cls.__doc__ else ""
+        described = set(re.findall(r"^ {8}(\w+)(?: \([^)]*\))?:", section, re.MULTILINE))
+        fields = {f.name for f in attrs.fields(cls)}
+        assert described == fields, f"{cls.__name__}: undescribed {sorted(fields - described)}, " \
+                                    f"no such field {sorted(described - fields)}"
+
+
+def _hooks() -> set:
+    from llmring import hookspecs
+
+    return {name for name, value in vars(hookspecs).items() if hasattr(value, f"{hookspecs.PROJECT}_spec")}
 
 
 # (what is broken, the file it goes in, the text appended, what the failed build names)

@@ -71,7 +71,7 @@ def test_an_unknown_hook_name_is_reported():
 
     reg = loaded(plugin("typoplugin", register_provider=register_provider))
     assert broken(reg)["typoplugin"] == ("it implements register_provider, which is not an llmring hook "
-                                         "(known: register_providers).")
+                                         "(known: call_finished, register_providers).")
     assert "typo" not in reg.providers
 
 

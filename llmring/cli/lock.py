@@ -38,12 +38,19 @@ def init(force: bool, file: Optional[str]) -> None:
 @click.option("--file", "file", type=click.Path(dir_okay=False), default=None,
               help="Lockfile to check (default: $LLMRING_LOCKFILE_PATH, then ./llmring.lock).")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 1), e.g. in CI.")
+@click.option("--frozen", is_flag=True,
+              help="Also exit 1 when a binding no longer resolves to what `llmring lock pin` recorded "
+                   "(edited since, price, context window or snapshot changed, model deprecated, not pinned).")
+@click.option("--profile", "-p", default=None, help="With --frozen, check this profile's pins only (default: all).")
 @json_option
-def validate(file: Optional[str], strict: bool, as_json: bool) -> None:
+def validate(file: Optional[str], strict: bool, frozen: bool, profile: Optional[str], as_json: bool) -> None:
     """Check a lockfile's structure and bindings: unknown, deprecated or inactive models,
-    providers not installed, missing keys, aliases without fallbacks, required capabilities.
-    Exit 1 on errors (and, with --strict, on warnings)."""
+    providers not installed, missing keys, aliases without fallbacks, required capabilities;
+    with --frozen, its pins against the registry in use. Exit 1 on errors (with --strict, on
+    warnings too; with --frozen, on anything changed since pinned)."""
+    from .. import registry
     from ..checks import check
+    from ..pins import drift
     from ..store import LockfileStore
     from .common import echo_json
 
@@ -51,25 +58,89 @@ def validate(file: Optional[str], strict: bool, as_json: bool) -> None:
     path = store.own()
     lf = store.current()
     findings = check(lf)
+    reg = registry.load()
+    drifts = drift(lf, reg, profile) if frozen else []
     errors = [f for f in findings if f.level == "error" or strict]
     aliases = sum(len(p.bindings) for p in lf.profiles.values())
     if as_json:
-        echo_json({"lockfile": str(path), "valid": not errors, "profiles": sorted(lf.profiles),
+        echo_json({"lockfile": str(path), "valid": not errors and not drifts, "profiles": sorted(lf.profiles),
                    "aliases": aliases, "findings": [
                        {"level": f.level, "profile": f.profile, "alias": f.alias, "model": f.model,
-                        "message": f.message} for f in findings]})
+                        "message": f.message} for f in findings],
+                   **({"registry": reg.version, "frozen": [attrs_dict(d) for d in drifts]} if frozen else {})})
     else:
         for f in findings:
             click.echo(str(f), err=True)
+        for d in drifts:
+            click.echo(str(d), err=True)
         verdict = "is valid"
         if errors:
             verdict = "has errors" if any(f.level == "error" for f in findings) else "fails --strict"
-        counts = ", ".join(_count(n, word) for n, word in (
-            (len(lf.profiles), "profile"), (aliases, "binding"), (sum(f.level == "error" for f in findings), "error"),
-            (sum(f.level == "warning" for f in findings), "warning")))
-        click.echo(f"{'✗' if errors else '✓'} {path} {verdict}: {counts}.")
-    if errors:
+        elif drifts:
+            verdict = f"fails --frozen (registry {reg.version})"
+        counts = [(len(lf.profiles), "profile"), (aliases, "binding"),
+                  (sum(f.level == "error" for f in findings), "error"),
+                  (sum(f.level == "warning" for f in findings), "warning")]
+        counts += [(len(drifts), "pin problem")] if frozen else []
+        click.echo(f"{'✗' if errors or drifts else '✓'} {path} {verdict}: "
+                   f"{', '.join(_count(n, word) for n, word in counts)}.")
+    if errors or drifts:
         raise SystemExit(1)
+
+
+def attrs_dict(value: Any) -> dict:
+    import attrs
+
+    return attrs.asdict(value)
+
+
+@lock.command()
+@click.option("--file", "file", type=click.Path(dir_okay=False), default=None,
+              help="Lockfile to pin (default: $LLMRING_LOCKFILE_PATH, then ./llmring.lock).")
+@click.option("--profile", "-p", default=None, help="Pin this profile's bindings only (default: every profile).")
+@json_option
+def pin(file: Optional[str], profile: Optional[str], as_json: bool) -> None:
+    """Record in the lockfile, for every model of every binding, what the registry in use says
+    now: the dated snapshot a floating id stands for (which calls then use), prices, context
+    window, the registry version, and a hash of the binding. `lock validate --frozen` checks them."""
+    from .. import registry
+    from ..pins import drift
+    from ..pins import pin as pin_lockfile
+    from ..store import LockfileStore
+    from .common import echo_json
+
+    store = LockfileStore(file)
+    path = store.own()
+    reg = registry.load()
+    changed = store.edit(lambda lf: pin_lockfile(lf, reg, profile), create=False)
+    lf = store.current()
+    pinned = [(p, lf.profiles[p].get(a)) for p, a in changed]
+    warnings = drift(lf, reg, profile)
+    if as_json:
+        echo_json({"lockfile": str(path), "registry": reg.version,
+                   "pinned": [{"profile": p, "alias": b.alias, **attrs_dict(b.pin)} for p, b in pinned],
+                   "warnings": [attrs_dict(d) for d in warnings]})
+        return
+    total = sum(len(lf.profile(p).bindings) for p in ([profile] if profile else lf.profiles))
+    if not pinned:
+        click.echo(f"All {_count(total, 'binding')} already pinned to registry {reg.version}; nothing changed.")
+    else:
+        click.echo(f"Pinned {_count(len(pinned), 'binding')} in {path} to registry {reg.version}:")
+    for p, b in pinned:
+        click.echo(f"  {p}/{b.alias}  {b.pin.hash}")
+        for m in b.pin.models:
+            click.echo(f"    {_pinned_model(m)}")
+    for d in warnings:
+        click.echo(f"warning: {d}; `lock validate --frozen` fails until that is resolved", err=True)
+
+
+def _pinned_model(m: Any) -> str:
+    from ..pins import tokens, usd
+
+    if m.input is None and m.output is None and m.context_window is None:
+        return f"{m.model}  (not in the registry: called as written)"
+    called = f"{m.model} → {m.snapshot}" if m.snapshot and m.snapshot != m.model else m.model
+    return f"{called}  {usd(m.input)} / {usd(m.output)} per 1M in/out, {tokens(m.context_window)} tokens"
 
 
 def _count(n: int, word: str) -> str:
