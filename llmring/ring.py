@@ -208,7 +208,23 @@ class Ring:
     def chat(self, target: Union[str, LLMRequest], messages: Any = None, *,
              profile: Optional[str] = None, **params: Any) -> LLMResponse:
         """Ask an alias (or provider:model). The first model that answers wins; the response
-        says which, and what happened on the way (`attempts`)."""
+        says which, and what happened on the way (`attempts`).
+
+        Args:
+            target: An alias, a `provider:model` reference, or an `LLMRequest` (then the
+                keyword arguments override its fields).
+            messages: A str (one user message), or a list of `Message`s or dicts.
+            profile: The lockfile profile (default: the Ring's, `$LLMRING_PROFILE`, the
+                file's `default_profile`).
+            **params: `LLMRequest` fields: `temperature`, `max_tokens`, `stop`, `tools`,
+                `tool_choice`, `response_format`, `extra_params`, `timeout`. Any other
+                keyword is a `TypeError`.
+
+        Raises:
+            AliasNotFoundError: The alias is bound neither in the profile nor the default one.
+            BadRequestError: The request itself is wrong; raised before any network call.
+            AllModelsFailedError: No model answered; it lists every attempt.
+        """
         begun = (time.time(), time.monotonic())
         request, res = self._prepare(target, messages, profile, params)
 
@@ -231,7 +247,8 @@ class Ring:
 
     def stream(self, target: Union[str, LLMRequest], messages: Any = None, *,
                profile: Optional[str] = None, **params: Any) -> Stream:
-        """Like chat, yielding StreamChunks; fails over only before the first chunk."""
+        """Like `chat`, yielding `StreamChunk`s as they arrive. The call fails over only
+        before the first chunk; a break after it raises `StreamInterruptedError`."""
         request, res = self._prepare(target, messages, profile, params)
 
         def chunks() -> Any:
