@@ -159,6 +159,9 @@ class AsyncRing:
     def require_aliases(self, aliases: list, context: Optional[str] = None, profile: Optional[str] = None) -> None:
         self.ring.require_aliases(aliases, context, profile)
 
+    def explain(self, alias: str, profile: Optional[str] = None) -> Any:
+        return self.ring.explain(alias, profile)
+
     def bind_alias(self, alias: str, models: Union[str, list], profile: Optional[str] = None, *,
                    description: Optional[str] = None, params: Optional[dict] = None,
                    requires: Optional[list] = None) -> Binding:

@@ -1,5 +1,7 @@
-"""Every exception llmring raises. Provider failures carry a `kind` (see KINDS) that
-decides retry and failover; names follow the original llmring so `except` clauses carry over."""
+"""Every exception llmring raises. A provider's failure carries a `kind` that decides whether
+the same model is tried again and whether the call fails over to the next model (KINDS maps
+each kind to those two answers); names follow the original llmring, so `except` clauses
+carry over."""
 
 from __future__ import annotations
 
@@ -61,7 +63,14 @@ class ConfigurationError(LLMRingError, ValueError):
 
 
 class LockfileError(ConfigurationError):
-    """The lockfile cannot be found, read, parsed or validated."""
+    """The lockfile cannot be found, read, parsed or validated. The message starts with
+    `path:line:` where those are known.
+
+    Attributes:
+        path (Optional[str]): The lockfile's path, when the error is about a file.
+        line (Optional[int]): The line of the problem, when known.
+        key (Optional[str]): The TOML key at fault, when known.
+    """
 
     def __init__(self, message: str, path: Optional[str] = None, line: Optional[int] = None,
                  key: Optional[str] = None) -> None:
@@ -73,7 +82,12 @@ class LockfileError(ConfigurationError):
 
 
 class MissingAliasesError(ConfigurationError):
-    """A lockfile lacks aliases a library requires (`require_aliases`)."""
+    """A lockfile lacks aliases a library requires (`Ring.require_aliases`).
+
+    Attributes:
+        missing (list): The aliases the lockfile lacks.
+        path (Optional[str]): The lockfile that was read.
+    """
 
     def __init__(self, message: str, missing: list, path: Optional[str] = None) -> None:
         self.missing, self.path = missing, path
@@ -100,7 +114,17 @@ class ProviderNotFoundError(LLMRingError, LookupError):
 
 
 class ProviderError(LLMRingError):
-    """A provider failed to answer. `kind` says how (KINDS); `status` is the HTTP status."""
+    """A provider failed to answer. `kind` says how, and so whether the call tries the same
+    model again or the next one (the guide's failover table); each kind has its subclass below.
+
+    Attributes:
+        kind (str): The failure kind, e.g. `rate_limit`, `server`, `auth`, `bad_request`.
+        message (str): What went wrong, one line (never an API key).
+        provider (Optional[str]): The provider prefix, e.g. `openai`.
+        model (Optional[str]): The model asked, when known.
+        status (Optional[int]): The HTTP status, when there was one.
+        retry_after (Optional[float]): Seconds the provider asked to wait, when it said.
+    """
 
     kind = "server"
 
@@ -115,46 +139,69 @@ class ProviderError(LLMRingError):
 
 
 class ProviderNotConfiguredError(ProviderError):
+    """The provider cannot be used here: not installed, or its API key variable is unset (kind `not_configured`)."""
+
     kind = "not_configured"
 
 
 class ProviderAuthenticationError(ProviderError):
+    """The provider refused the API key: 401, 403 or its own equivalent (kind `auth`)."""
+
     kind = "auth"
 
 
 class ProviderRateLimitError(ProviderError):
+    """The provider said slow down: 429, or a rate limit in the lockfile is full (kind `rate_limit`)."""
+
     kind = "rate_limit"
 
 
 class ProviderOverloadedError(ProviderError):
+    """The provider is overloaded (Anthropic's 529, "model overloaded"), or the circuit breaker
+    rests the model (kind `overloaded`)."""
+
     kind = "overloaded"
 
 
 class ProviderServerError(ProviderError):
+    """The provider failed on its side: 500, 502, 503 and the like (kind `server`)."""
+
     kind = "server"
 
 
 class ProviderTimeoutError(ProviderError):
+    """The provider did not answer in time, or the call's deadline passed (kind `timeout`)."""
+
     kind = "timeout"
 
 
 class ProviderConnectionError(ProviderError):
+    """The provider could not be reached: connection refused or reset, a DNS failure (kind `connection`)."""
+
     kind = "connection"
 
 
 class ProviderModelNotFoundError(ProviderError, ModelNotFoundError):
+    """The provider does not know the model (kind `not_found`)."""
+
     kind = "not_found"
 
 
 class ContextLengthError(ProviderError):
+    """The prompt is longer than the model's context window (kind `context_length`)."""
+
     kind = "context_length"
 
 
 class ContentFilterError(ProviderError):
+    """The provider's safety system refused the request or the answer (kind `content_filter`)."""
+
     kind = "content_filter"
 
 
 class UnsupportedFeatureError(ProviderError):
+    """The model cannot do what the request asks: tools, images, a JSON schema (kind `unsupported`)."""
+
     kind = "unsupported"
 
 
@@ -177,7 +224,11 @@ class BadRequestError(ProviderResponseError, ConfigurationError):
 
 
 class StreamInterruptedError(ProviderError):
-    """A stream broke after its first chunk; `partial` is the text received so far."""
+    """A stream broke after its first chunk, so it could not fail over.
+
+    Attributes:
+        partial (str): The text received before the break.
+    """
 
     def __init__(self, message: str, *, partial: str = "", **kw) -> None:
         super().__init__(message, **kw)
@@ -204,7 +255,18 @@ class AllModelsFailedError(LLMRingError):
     """No model of an alias could answer. `attempts` lists each try; `kind` is the last
     failure's. What is raised is a subclass that is also the ProviderError class of that
     kind, so `except ProviderRateLimitError` still catches a walk that ended rate limited;
-    when no model was configured, installed or found, it is also a ModelNotFoundError."""
+    when no model was configured, installed or found, it is also a ModelNotFoundError.
+
+    Attributes:
+        target (str): The alias or `provider:model` that was asked.
+        attempts (list): Every `Attempt`, in order.
+        kind (str): The last failure's kind.
+        message (str): One line per attempt, after a summary line.
+        provider (Optional[str]): The last failed attempt's provider prefix.
+        model (Optional[str]): The last failed attempt's `provider:model`.
+        status (Optional[int]): The last failed attempt's HTTP status, when it had one.
+        retry_after (Optional[float]): The last failed attempt's Retry-After, when it had one.
+    """
 
     kind = "not_configured"
 
@@ -236,6 +298,8 @@ _ALL_FAILED = {kind: _all_failed_class(f"AllModelsFailed_{kind}", cls) for kind,
 # Every model unavailable because none is configured, installed or found: the seed's
 # "could not resolve alias to an available model", caught by `except ModelNotFoundError`.
 NoModelAvailableError = _all_failed_class("NoModelAvailableError", ProviderNotConfiguredError, ModelNotFoundError)
+"""The `AllModelsFailedError` raised when no model of the alias is configured, installed or
+found: it is also a `ProviderNotConfiguredError` and a `ModelNotFoundError`."""
 _UNAVAILABLE = frozenset({"not_configured", "not_found"})
 
 

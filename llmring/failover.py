@@ -16,7 +16,18 @@ AVAILABILITY = frozenset({"rate_limit", "overloaded", "server", "timeout", "conn
 
 @attrs.define
 class RetryPolicy:
-    """Bounded exponential backoff with full jitter, per model."""
+    """Bounded exponential backoff with full jitter, per model. Only failures that may pass
+    are retried: `overloaded`, `server`, `timeout`, `connection`, and `rate_limit` when its
+    Retry-After is short. Other kinds move on to the next model at once; `bad_request` stops
+    the call.
+
+    Attributes:
+        max_retries: Retries of one model before moving on (tries = 1 + max_retries).
+        base_delay: Seconds of the first backoff; each retry doubles it, up to `max_delay`.
+        max_delay: The longest backoff in seconds (before jitter).
+        retry_after_cap: A longer Retry-After moves on to the next model at once; a
+            shorter one is waited out.
+    """
 
     max_retries: int = 2  # tries of one model = 1 + max_retries
     base_delay: float = 0.25
@@ -55,9 +66,11 @@ class CircuitBreaker:
         self.state = state if state is not None else MemoryState()
 
     def is_open(self, ref: str) -> bool:
+        """Whether `ref` (a `provider:model`) is resting now."""
         return self.state.resting(ref) > 0
 
     def remaining(self, ref: str) -> float:
+        """Seconds left of `ref`'s rest (0 when it is not resting)."""
         return self.state.resting(ref)
 
     def record(self, ref: str, kind: Optional[str]) -> None:

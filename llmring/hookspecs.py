@@ -1,10 +1,12 @@
 """The hooks a plugin may implement (pluggy project and entry-point group `llmring`).
 
-    from llmring.plugins import hookimpl   # (or llmring.hookspecs)
+```python
+from llmring.plugins import hookimpl   # (or llmring.hookspecs)
 
-    @hookimpl
-    def register_providers(register):
-        register("foo", FooProvider)       # FooProvider(settings) -> Provider
+@hookimpl
+def register_providers(register):
+    register("foo", FooProvider)       # FooProvider(settings) -> Provider
+```
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pluggy
 PROJECT = "llmring"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
+"""The decorator for a plugin's hook functions, e.g. `@hookimpl def register_providers(register)`."""
 
 
 @hookspec

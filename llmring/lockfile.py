@@ -175,7 +175,8 @@ def _snapshot(lf: Lockfile) -> Lockfile:
     """What `lf` holds now, cheaply: edits replace bindings and lists rather than mutate them."""
     import copy
 
-    profiles = {n: Profile(p.name, Bindings(p.bindings), dict(p.registry_versions)) for n, p in lf.profiles.items()}
+    profiles = {n: attrs.evolve(p, bindings=Bindings(p.bindings), registry_versions=dict(p.registry_versions))
+                for n, p in lf.profiles.items()}
     return attrs.evolve(lf, profiles=profiles, providers=dict(lf.providers), limits=dict(lf.limits),
                         metadata=copy.deepcopy(lf.metadata))
 

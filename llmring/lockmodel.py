@@ -173,6 +173,7 @@ class Profile:
     name: str
     bindings: Bindings = attrs.field(factory=Bindings, converter=_bindings)
     registry_versions: dict = attrs.field(factory=dict)
+    extends: Optional[str] = None  # the profile this one inherits bindings from
 
     def get(self, alias: str) -> Optional[Binding]:
         return self.bindings.get(alias)
@@ -244,14 +245,36 @@ class Lockfile:
             self.profiles[name] = Profile(name)
         return self.profiles[name]
 
+    def chain(self, profile: str) -> list:
+        """The profiles an alias is looked up in, in order: `profile`, the profiles it extends
+        (reading refused cycles and unknown parents), then the default profile."""
+        names = [profile]
+        p = self.profiles.get(profile)
+        while p is not None and p.extends is not None and p.extends not in names:
+            names.append(p.extends)
+            p = self.profiles.get(p.extends)
+        if self.default_profile not in names:
+            names.append(self.default_profile)
+        return names
+
     def find(self, alias: str, profile: str) -> Optional[tuple]:
-        """(binding, profile name it came from): the profile first, then the default profile."""
-        for name in (profile, self.default_profile):
+        """(binding, profile name it came from), looking along `chain(profile)`."""
+        for name in self.chain(profile):
             p = self.profiles.get(name)
             b = p.get(alias) if p else None
             if b is not None:
                 return b, name
         return None
+
+    def view(self, profile: str) -> dict:
+        """alias -> (binding, profile it came from): what `profile` resolves, inherited
+        aliases included (the default profile's first, then each nearer profile's)."""
+        out: dict = {}
+        for name in reversed(self.chain(profile)):
+            p = self.profiles.get(name)
+            for b in p.bindings if p else ():
+                out[b.alias] = (b, name)
+        return out
 
     def to_toml(self) -> str:
         from .lockwrite import dumps

@@ -34,7 +34,7 @@ from .state import Limit
 BOM = "\ufeff"
 
 _TOP = ("version", "default_profile", "profiles", "providers", "limits", "metadata", "created_at", "updated_at")
-_PROFILE = ("name", "bindings", "registry_versions")
+_PROFILE = ("name", "extends", "bindings", "registry_versions")
 _BINDING = ("alias", "models", "description", "params", "requires", "pin", "budget")
 _BINDING_KEYS = frozenset(_BINDING) - {"pin", "budget"}  # the fast path's keys: these take the full checks
 _ENDPOINT = ("type", "base_url", "api_key_env")
@@ -155,6 +155,7 @@ class _Validator:
                             "upgrade llmring", "version", r"^\s*version\s*=")
         profiles_raw = self.typed(data.get("profiles", {}), dict, "profiles", "", r"^\s*\[+\s*profiles")
         profiles = {name: self.profile(name, raw) for name, raw in profiles_raw.items()}
+        self.extensions(profiles)
         default = self.typed(data.get("default_profile", "default"), str, "default_profile", "",
                              r"^\s*default_profile\s*=")
         # Only a default_profile the file names must exist: without one, profiles such as the
@@ -194,7 +195,28 @@ class _Validator:
                             *[rf"^\s*alias\s*=\s*[\"']{re.escape(alias)}[\"']"] * 2) from None
         versions = self.typed(raw.get("registry_versions", {}), dict, f"profiles.{name}.registry_versions",
                               where, hdr, _key_line("registry_versions"))
-        return Profile(name, indexed, versions)
+        extends = raw.get("extends")
+        if extends is not None:
+            self.typed(extends, str, f"profiles.{name}.extends", where, hdr, _key_line("extends"))
+        return Profile(name, indexed, versions, extends)
+
+    def extensions(self, profiles: dict) -> None:
+        """Every `extends` names a profile, and no chain comes back to where it started."""
+        for name, p in profiles.items():
+            if p.extends is None:
+                continue
+            hints = (rf"^\s*\[\s*profiles\.\"?{re.escape(name)}\"?\s*\]", _key_line("extends"))
+            if p.extends not in profiles:
+                raise self.fail(f"profile {name!r} extends {p.extends!r}, which is not a profile; the profiles "
+                                f"are {', '.join(sorted(profiles))}", f"profiles.{name}.extends", *hints)
+            seen = [name]
+            while p is not None and p.extends is not None:
+                if p.extends in seen:
+                    loop = " -> ".join(seen[seen.index(p.extends):] + [p.extends])
+                    raise self.fail(f"profiles extend each other in a cycle ({loop}); remove one of "
+                                    "their extends", f"profiles.{name}.extends", *hints)
+                seen.append(p.extends)
+                p = profiles.get(p.extends)
 
     def binding(self, profile: str, index: int, raw: Any) -> Binding:
         """A binding: at once when it is plainly valid (the common case, kept fast for files of

@@ -63,6 +63,8 @@ def limit_toml(name: str, limit: Limit) -> str:
 
 def profile_toml(name: str, p: Profile) -> str:
     lines = [f"[profiles.{key(name)}]", f"name = {value(name)}"]
+    if p.extends is not None:
+        lines.append(f"extends = {value(p.extends)}")
     if p.registry_versions:
         lines.append(f"registry_versions = {value(p.registry_versions)}")
     return "\n".join(lines) + "\n"

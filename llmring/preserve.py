@@ -63,9 +63,10 @@ def rewrite(old_text: str, old: Lockfile, new: Lockfile) -> Optional[str]:
     for name, profile in new.profiles.items():
         before = old.profiles.get(name)
         header = by_key.get(("profile", name, None))
-        if header is not None and before is not None and before.registry_versions == profile.registry_versions:
+        if header is not None and before is not None and _same_header(before, profile):
             out.add(header)
-        elif header is not None or before is None or profile.registry_versions or not profile.bindings:
+        elif header is not None or before is None or profile.registry_versions or profile.extends \
+                or not profile.bindings:
             out.add(profile_toml(name, profile), header)  # else the old file had no header here either
         for binding in profile.bindings:
             kept = by_key.get(("binding", name, binding.alias))
@@ -77,6 +78,11 @@ def rewrite(old_text: str, old: Lockfile, new: Lockfile) -> Optional[str]:
                 out.add(_patched(kept, before.get(binding.alias), binding) or binding_toml(key(name), binding), kept)
     out.finish(tail)
     return out.text()
+
+
+def _same_header(old: Any, new: Any) -> bool:
+    """Whether a profile's own keys (what its [profiles.X] header holds) are unchanged."""
+    return old.registry_versions == new.registry_versions and old.extends == new.extends
 
 
 def _line_kind(line: str, free: bool) -> Optional[str]:

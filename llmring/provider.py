@@ -55,7 +55,16 @@ QUOTE_LIMIT = 120  # characters of a garbled event quoted
 @attrs.define
 class ProviderSettings:
     """What a provider factory is given. `base_url` and `api_key_env` come from a
-    `[providers.NAME]` table of the lockfile and override the provider's defaults."""
+    `[providers.NAME]` table of the lockfile and override the provider's defaults.
+
+    Attributes:
+        name: The prefix the provider serves, e.g. `openai` or a lockfile endpoint's `groq`.
+        session: The keep-alive HTTP session the Ring's providers share.
+        base_url: The endpoint's `base_url`, or None for the provider's default.
+        api_key_env: The endpoint's key variable, or None for the provider's `key_envs`.
+        options: The endpoint table's other keys.
+        env: Where variables are read from (`os.environ` unless a test gives another).
+    """
 
     name: str
     session: requests.Session = attrs.field(factory=transport.new_session, repr=False)
@@ -79,11 +88,12 @@ class Provider:
     post, check the status, raise an error object found in a 200 body, parse inside
     `reading()`). A provider without HTTP overrides `chat` and `stream` instead."""
 
-    #: Environment variables that may hold the API key, first found wins. Empty: no key.
     key_envs: tuple = ()
-    #: Environment variable for the base URL, and the default.
+    """Environment variables that may hold the API key, first found wins. Empty: no key."""
     base_url_env: Optional[str] = None
+    """Environment variable that may set the base URL (e.g. `OLLAMA_HOST`)."""
     default_base_url: str = ""
+    """The base URL when neither the lockfile nor `base_url_env` sets one."""
 
     def __init__(self, settings: ProviderSettings) -> None:
         self.settings = settings
@@ -92,6 +102,8 @@ class Provider:
 
     # -- the round trip ---------------------------------------------------------------
     def chat(self, model: str, request: LLMRequest, timeout: Timeout) -> LLMResponse:
+        """One answer from `model` (the part after the prefix) for `request`, within
+        `timeout` (connect, read seconds); a failure raises a `ProviderError` with its kind."""
         body = self.request_body(model, request, stream=False)
         response = self.post(self.url(model, stream=False), body, self.headers(), timeout)
         data = self.answer_object(response_json(response))
@@ -99,6 +111,8 @@ class Provider:
             return self.parse(model, request, data)
 
     def stream(self, model: str, request: LLMRequest, timeout: Timeout) -> Iterator[StreamChunk]:
+        """The answer as `StreamChunk`s, the last with `finish_reason` and `usage`; failures
+        raise as in `chat`."""
         response = self.open_stream(model, request, timeout)
         with self.reading():
             yield from relay(response, self.read_stream(model, request, response))
@@ -199,8 +213,8 @@ class Provider:
         # A helper's error knows no provider: give it this one's name (and redaction).
         return exc if exc.provider is not None else self.error(exc.kind, exc.message, model=model)
 
-    #: Pages of a model listing read at most: far beyond any real API's, short of a loop's.
     max_pages: int = 100
+    """Pages of a model listing read at most: far beyond any real API's, short of a loop's."""
 
     def pages(self, fetch: Callable[[Optional[str]], tuple]) -> list:
         """The items of every page of a listing: `fetch(token)` returns (items, next page
@@ -235,12 +249,15 @@ class Provider:
     # -- configuration --------------------------------------------------------------
     @property
     def base_url(self) -> str:
+        """The lockfile's `base_url`, else `$base_url_env`, else `default_base_url`."""
         url = self.settings.base_url
         if not url and self.base_url_env:
             url = self.settings.env.get(self.base_url_env)
         return (url or self.default_base_url).rstrip("/")
 
     def key_env_names(self) -> tuple:
+        """The variables the API key is read from: the lockfile endpoint's `api_key_env` when
+        it gives one; none when it gives a `base_url` without one; else `key_envs`."""
         # An endpoint declared in the lockfile uses only its own key variable (or none:
         # local servers such as vLLM or llama.cpp often need no key).
         if self.settings.api_key_env:
@@ -269,9 +286,10 @@ class Provider:
         return None
 
     # -- HTTP -----------------------------------------------------------------------
-    #: Bytes of an answer read at most (beyond: "invalid_output"), and of an error body.
     max_answer_bytes: int = 64 << 20
+    """Bytes of an answer read at most; a longer one is an "invalid_output" failure."""
     max_error_bytes: int = 64 << 10
+    """Bytes of an error body read at most."""
 
     def error(self, kind: str, message: str, response: Optional[requests.Response] = None,
               model: Optional[str] = None) -> ProviderError:

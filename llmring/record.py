@@ -17,7 +17,30 @@ ENV_TEXT = "LLMRING_USAGE_TEXT"
 
 @attrs.frozen
 class CallRecord:
-    """One finished chat or stream. Times are seconds; `started_at` is Unix time."""
+    """One finished chat or stream, as the `call_finished` hook receives it and the usage log
+    stores it. Times are seconds; `started_at` is Unix time. It pickles.
+
+    Attributes:
+        started_at: When the call started (Unix time).
+        elapsed: How long it took; a stream: until its last chunk, or until it was closed or broke.
+        alias: The alias asked; None for a `provider:model` call.
+        profile: The profile the binding came from.
+        lockfile: The path of the lockfile in use.
+        stream: Whether it was a stream.
+        model: The `provider:model` that answered; None when none did.
+        attempts: Every `Attempt`, in order, each with `at` (seconds from the start).
+        input_tokens: As the provider reported them; None when it did not.
+        output_tokens: As the provider reported them; None when it did not.
+        cached_tokens: As the provider reported them; None when it did not.
+        reasoning_tokens: As the provider reported them; None when it did not.
+        cost: USD; None when the price is unknown (`cost_note` says why), never 0 for unknown.
+        cost_note: Why `cost` is None.
+        finish_reason: `stop`, `length`, `tool_calls` or `content_filter`.
+        first_chunk: A stream: seconds until its first chunk.
+        error_kind: Why the call failed (no model answered, or a stream broke); None for a success.
+        prompt: The messages as JSON, only when the user set `LLMRING_USAGE_TEXT=on`.
+        answer: The answer text, only when the user set `LLMRING_USAGE_TEXT=on`.
+    """
 
     started_at: float
     elapsed: float  # the whole call; a stream: until its last chunk (or until it was closed)
@@ -41,6 +64,7 @@ class CallRecord:
 
     @property
     def provider(self) -> Optional[str]:
+        """The prefix of `model` (None when no model answered)."""
         return self.model.partition(":")[0] if self.model else None
 
     @property

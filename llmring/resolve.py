@@ -1,8 +1,9 @@
 """Resolution: which models an alias leads to, through the chosen profile of the lockfile.
 
 Profile: explicit `profile=` > the Ring's > $LLMRING_PROFILE > the file's default_profile. An
-alias missing from the chosen profile is looked up in the default profile. A pinned binding
-resolves to its pinned snapshots (pins.called_models)."""
+alias missing from the chosen profile is looked up in the profiles it extends, then in the
+default profile (Lockfile.chain). A pinned binding resolves to its pinned snapshots
+(pins.called_models)."""
 
 from __future__ import annotations
 
@@ -20,14 +21,21 @@ from .store import LockfileStore
 
 class Resolution:
     """Where a target leads: its models in order (primary first), and the alias, profile,
-    binding and lockfile that said so (None for a direct provider:model reference)."""
+    binding and lockfile that said so (None for a direct provider:model reference).
+    `profile` is the profile the binding came from (its origin); `chain` the profiles looked
+    through, the one asked for first (() for a direct reference)."""
 
-    __slots__ = ("target", "models", "profile", "alias", "binding", "lockfile")
+    __slots__ = ("target", "models", "profile", "alias", "binding", "lockfile", "chain")
 
     def __init__(self, target: str, models: list, profile: Optional[str] = None, alias: Optional[str] = None,
-                 binding: Any = None, lockfile: Optional[Path] = None) -> None:
+                 binding: Any = None, lockfile: Optional[Path] = None, chain: tuple = ()) -> None:
         self.target, self.models, self.profile, self.alias = target, models, profile, alias
-        self.binding, self.lockfile = binding, lockfile
+        self.binding, self.lockfile, self.chain = binding, lockfile, chain
+
+    @property
+    def inherited(self) -> bool:
+        """Whether the binding came from a profile other than the one asked for."""
+        return bool(self.chain) and self.profile != self.chain[0]
 
     def __repr__(self) -> str:
         return f"Resolution({self.target!r} -> {self.models!r}, profile={self.profile!r})"
@@ -73,23 +81,24 @@ class Resolver:
         if found is None:
             raise self._not_found(lf, target, name)
         binding, source = found
-        res = Resolution(target, called_models(binding), source, target, binding, self.store.path)
+        chain = tuple(lf.chain(name))
+        res = Resolution(target, called_models(binding), source, target, binding, self.store.path, chain)
         with self._lock:
             self._cache[(target, name)] = res
         return res
 
     def list_aliases(self, profile: Optional[str] = None) -> dict:
-        """alias -> primary model, for the profile (with aliases it inherits from the default profile)."""
+        """alias -> primary model, for the profile (with the aliases it inherits from the
+        profiles it extends and from the default profile)."""
+        return {alias: b.models[0] for alias, (b, _) in self.view(profile).items()}
+
+    def view(self, profile: Optional[str] = None) -> dict:
+        """alias -> (binding, the profile it came from), for the profile and what it inherits."""
         lf = self.store.current()
         name = self.profile_name(lf, profile)
-        out: dict = {}
-        for pname in dict.fromkeys((lf.default_profile, name)):
-            p = lf.profiles.get(pname)
-            if p is None and pname == name and lf.profiles:
-                lf.profile(name)  # raises with the list of profiles
-            for b in p.bindings if p else ():
-                out[b.alias] = b.models[0]
-        return out
+        if name not in lf.profiles and lf.profiles:
+            lf.profile(name)  # raises with the list of profiles
+        return lf.view(name)
 
     def has_alias(self, alias: str, profile: Optional[str] = None) -> bool:
         """Whether the alias resolves; never raises."""

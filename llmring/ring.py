@@ -57,8 +57,10 @@ if hasattr(os, "register_at_fork"):
 class Ring:
     """The synchronous client. Thread-safe: one Ring can serve many threads.
 
-    `lockfile_path` must exist when given; otherwise LLMRING_LOCKFILE_PATH, then
-    ./llmring.lock, then the bundled lockfile. `timeout` is the read timeout of one try
+    `lockfile_path` must exist when given; otherwise LLMRING_LOCKFILE_PATH, then the
+    llmring.lock inside `package` (an installed package's import name: a library's own
+    lockfile, read even from a wheel or a zip; never edited), then ./llmring.lock, then the
+    bundled lockfile. `timeout` is the read timeout of one try
     (default LLMRING_PROVIDER_TIMEOUT_S or 120 s); a request's own `timeout` is a deadline
     for the whole call, retries and fallbacks included. `state_url` (else LLMRING_STATE_URL),
     e.g. "redis://host:6379/0", shares limits and the circuit breaker with every process using
@@ -68,12 +70,12 @@ class Ring:
     def __init__(self, lockfile_path: Optional[PathLike] = None, *, profile: Optional[str] = None,
                  timeout: Optional[float] = None, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
                  retry: Optional[RetryPolicy] = None, breaker: Optional[CircuitBreaker] = None,
-                 pool_size: int = 64, state_url: Optional[str] = None) -> None:
+                 pool_size: int = 64, state_url: Optional[str] = None, package: Optional[str] = None) -> None:
         from .resolve import Resolver
         from .state_select import state_for
         from .store import LockfileStore
 
-        self.store = LockfileStore(lockfile_path, on_change=self._lockfile_changed)
+        self.store = LockfileStore(lockfile_path, on_change=self._lockfile_changed, package=package)
         self.resolver = Resolver(self.store, profile)
         self.providers = ProviderPool(pool_size)
         self.walker = Walker(self._provider_for_call, self._known, retry=retry or RetryPolicy(),
@@ -150,6 +152,14 @@ class Ring:
         """Raise MissingAliasesError (a ValueError) naming every alias the lockfile lacks."""
         self.resolver.require_aliases(aliases, context, profile)
 
+    def explain(self, alias: str, profile: Optional[str] = None) -> Any:
+        """Why `alias` calls what it calls: an explain.Explanation of its binding (and the
+        profile it came from) and each model's provider, key, registry data, pin, limits and
+        the kinds of request that would skip it. AliasNotFoundError when it is not bound."""
+        from .explain import explain
+
+        return explain(self, alias, profile)
+
     def bind_alias(self, alias: str, models: Union[str, list], profile: Optional[str] = None, *,
                    description: Optional[str] = None, params: Optional[dict] = None,
                    requires: Optional[list] = None) -> Binding:
@@ -198,7 +208,23 @@ class Ring:
     def chat(self, target: Union[str, LLMRequest], messages: Any = None, *,
              profile: Optional[str] = None, **params: Any) -> LLMResponse:
         """Ask an alias (or provider:model). The first model that answers wins; the response
-        says which, and what happened on the way (`attempts`)."""
+        says which, and what happened on the way (`attempts`).
+
+        Args:
+            target: An alias, a `provider:model` reference, or an `LLMRequest` (then the
+                keyword arguments override its fields).
+            messages: A str (one user message), or a list of `Message`s or dicts.
+            profile: The lockfile profile (default: the Ring's, `$LLMRING_PROFILE`, the
+                file's `default_profile`).
+            **params: `LLMRequest` fields: `temperature`, `max_tokens`, `stop`, `tools`,
+                `tool_choice`, `response_format`, `extra_params`, `timeout`. Any other
+                keyword is a `TypeError`.
+
+        Raises:
+            AliasNotFoundError: The alias is bound neither in the profile nor the default one.
+            BadRequestError: The request itself is wrong; raised before any network call.
+            AllModelsFailedError: No model answered; it lists every attempt.
+        """
         begun = (time.time(), time.monotonic())
         request, res = self._prepare(target, messages, profile, params)
 
@@ -221,7 +247,8 @@ class Ring:
 
     def stream(self, target: Union[str, LLMRequest], messages: Any = None, *,
                profile: Optional[str] = None, **params: Any) -> Stream:
-        """Like chat, yielding StreamChunks; fails over only before the first chunk."""
+        """Like `chat`, yielding `StreamChunk`s as they arrive. The call fails over only
+        before the first chunk; a break after it raises `StreamInterruptedError`."""
         request, res = self._prepare(target, messages, profile, params)
 
         def chunks() -> Any:
@@ -336,17 +363,17 @@ class Ring:
         one empty. A new constructor argument is added here too."""
         return {"profile": self.profile, "timeout": self.walker.read_timeout,
                 "connect_timeout": self.walker.connect_timeout, "retry": self.retry,
-                "breaker": self.breaker, "pool_size": self.providers.pool_size}
+                "breaker": self.breaker, "pool_size": self.providers.pool_size, "package": self.store.package}
 
     def __reduce__(self) -> tuple:
         identity = self.__dict__.setdefault("_identity", os.urandom(8).hex())
         return _rebuilt, (*self._settings(), identity)
 
     def _settings(self) -> tuple:
-        # The lockfile as found here: an absolute path, or "the bundled one" (whose path is
-        # where llmring is installed, which differs from machine to machine).
+        # The lockfile as found here: an absolute path, or "the bundled one" / "the package's"
+        # (whose path is where it is installed, which differs from machine to machine).
         source = self.store.source
-        path = None if source == "bundled" else os.path.abspath(self.store.path)
+        path = None if source in ("bundled", "package") else os.path.abspath(self.store.path)
         return type(self), path, source, self._options()
 
     def _forked(self) -> None:
@@ -385,7 +412,7 @@ def _rebuilt(cls: type, path: Optional[str], source: str, options: dict, identit
         return ring
     from .lockfile import BUNDLED
 
-    ring = cls(BUNDLED if path is None else path, **options)
+    ring = cls(BUNDLED if path is None and source == "bundled" else path, **options)
     ring.store.found_as(source)
     ring._identity = identity
     _COPIES.pop(identity, None)

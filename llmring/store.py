@@ -1,10 +1,12 @@
 """The lockfile store: the one place that decides which lockfile is read and which is written,
 caches the parsed file, re-reads it when it changes on disk, and applies edits.
 
-Reading: explicit path (must exist) > $LLMRING_LOCKFILE_PATH (must exist) > ./llmring.lock >
-llmring's bundled lockfile (lockfile.locate). Writing (edits, init, the advisor): the file
-being read, except that the bundled lockfile is never edited: `write_target` (the --file
-given, else $LLMRING_LOCKFILE_PATH, else ./llmring.lock) is used instead."""
+Reading: explicit path (must exist) > $LLMRING_LOCKFILE_PATH (must exist) > the llmring.lock
+of `package` when one is named (a library's own, found with importlib.resources, so it works
+from a wheel or a zip) > ./llmring.lock > llmring's bundled lockfile (lockfile.locate).
+Writing (edits, init, the advisor): the file being read, except that the bundled lockfile is
+never edited (`write_target`: the --file given, else $LLMRING_LOCKFILE_PATH, else
+./llmring.lock, is used instead) and a package's lockfile is refused (it is installed code)."""
 
 from __future__ import annotations
 
@@ -35,8 +37,13 @@ class LockfileStore:
     owner can drop what it derived from it (resolved aliases, providers). Thread-safe."""
 
     def __init__(self, path: Optional[lf_mod.PathLike] = None, *,
-                 on_change: Optional[Callable[[], None]] = None) -> None:
-        self._located = lf_mod.locate(path)
+                 on_change: Optional[Callable[[], None]] = None, package: Optional[str] = None) -> None:
+        self.package = package
+        self._resource: Any = None  # the package's lockfile when it is not a plain file (a zip)
+        if package is not None and path is None and not os.environ.get(lf_mod.ENV_PATH):
+            self._located, self._resource = package_lockfile(package)
+        else:
+            self._located = lf_mod.locate(path)
         self._on_change = on_change or (lambda: None)
         self._lock = threading.RLock()
         self._lockfile: Optional[Lockfile] = None
@@ -48,7 +55,7 @@ class LockfileStore:
 
     @property
     def source(self) -> str:
-        """How the lockfile was found: explicit, env, cwd or bundled."""
+        """How the lockfile was found: explicit, env, package, cwd or bundled."""
         return self._located.source
 
     def own(self) -> Path:
@@ -67,10 +74,17 @@ class LockfileStore:
             stamp = None
         with self._lock:
             if self._lockfile is None or stamp != self._stamp:
-                self._lockfile = lf_mod.read(self.path)
+                self._lockfile = self._read()
                 self._stamp = stamp
                 self._on_change()
             return self._lockfile
+
+    def _read(self) -> Lockfile:
+        if self._resource is None:
+            return lf_mod.read(self.path)
+        from .lockread import parse, read_text
+
+        return parse(read_text(self._resource), self.path)  # a Traversable reads as a Path does
 
     def loaded(self) -> Lockfile:
         """The lockfile as last read, without checking the disk again (within one call)."""
@@ -95,7 +109,12 @@ class LockfileStore:
         self._located = lf_mod.Located(self.path, source)
 
     def edit_path(self) -> Path:
-        """Where edits go: the file being read, or write_target() instead of the bundled one."""
+        """Where edits go: the file being read, or write_target() instead of the bundled one.
+        A package's lockfile is installed code: LockfileError, saying what to do instead."""
+        if self.source == "package":
+            raise LockfileError(f"is the lockfile package {self.package!r} ships, which is not edited; copy it and "
+                                "pass the copy as lockfile_path (or --file), or set LLMRING_LOCKFILE_PATH",
+                                path=str(self.path))
         return write_target() if self.source == "bundled" else self.path
 
     def edit(self, change: Callable[[Lockfile], Any], create: bool) -> Any:
@@ -119,5 +138,29 @@ class LockfileStore:
         with self._lock:
             if path != self.path:
                 self._located = lf_mod.Located(path, source)
+                self._resource = None
             self._lockfile = None
             self._on_change()
+
+
+def package_lockfile(package: str) -> tuple:
+    """(Located, resource) for the llmring.lock inside an installed package: resource is None
+    when it is a plain file, else the importlib.resources Traversable to read it from (a zip).
+    LockfileError when the package is not importable or ships no lockfile."""
+    import importlib.resources
+
+    try:
+        root = importlib.resources.files(package)
+    except ModuleNotFoundError:
+        raise LockfileError(f"package {package!r} is not installed, so it has no lockfile to use; check the "
+                            "name given as package= (the import name, e.g. \"mypackage\")") from None
+    except TypeError:  # a plain module, not a package (Python 3.9 and 3.10)
+        raise LockfileError(f"{package!r} is a module, not a package; ship llmring.lock inside a package "
+                            "and name that") from None
+    found = root / lf_mod.FILENAME
+    shown = Path(str(found))
+    if not found.is_file():
+        raise LockfileError(f"package {package!r} ships no {lf_mod.FILENAME} (looked for {shown}); add one to the "
+                            "package's data files, or pass lockfile_path")
+    return lf_mod.Located(found if isinstance(found, Path) else shown, "package"), (
+        None if isinstance(found, Path) else found)

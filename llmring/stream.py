@@ -14,8 +14,17 @@ from .types import LLMRequest, StreamChunk
 
 
 class Stream:
-    """The iterator Ring.stream returns. `close()` ends it; `abort()` may be called from
-    another thread and shuts its HTTP response down at once."""
+    """The iterator `Ring.stream` returns: each item is a `StreamChunk`, the last one carrying
+    `finish_reason`, `usage` and the model that answered. `close()` ends it; `abort()` may
+    be called from another thread and shuts its HTTP response down at once. Used as a
+    context manager, it is closed on leaving the block.
+
+    ```python
+    with ring.stream("summarizer", "Tell me a story") as stream:
+        for chunk in stream:
+            print(chunk.delta, end="")
+    ```
+    """
 
     def __init__(self, chunks: Generator[StreamChunk, None, None]) -> None:
         self._chunks = chunks
@@ -37,12 +46,14 @@ class Stream:
         return chunk
 
     def close(self) -> None:
+        """Stop the stream and release its connection (from another thread: as `abort()`)."""
         try:
             self._chunks.close()
         except ValueError:  # running in another thread: cut its connection instead
             self.abort()
 
     def abort(self) -> None:
+        """Shut the stream's HTTP response down now; safe to call from any thread."""
         for response in list(self._responses):
             abort(response)
 

@@ -19,7 +19,14 @@ def _check_role(instance: Any, attribute: Any, value: str) -> None:
 @attrs.define
 class ToolCall:
     """A function call the model asked for. `arguments` is parsed JSON; `raw_arguments`
-    keeps the provider's text when it was not valid JSON."""
+    keeps the provider's text when it was not valid JSON.
+
+    Attributes:
+        id: The provider's id for the call; a `tool` message answers it by `tool_call_id`.
+        name: The function's name, as given in the request's `tools`.
+        arguments: The arguments, parsed from the model's JSON (`{}` when it sent none).
+        raw_arguments: The model's text when it was not valid JSON (then `arguments` is `{}`).
+    """
 
     id: str
     name: str
@@ -53,8 +60,17 @@ def _tool_call_from_dict(d: dict) -> ToolCall:
 @attrs.define
 class Message:
     """One chat message. `content` is text, or a list of parts:
-    {"type": "text", "text": ...}, {"type": "image_url", "image_url": {"url": ...}}
-    (a data: URL carries base64)."""
+    `{"type": "text", "text": ...}`, `{"type": "image_url", "image_url": {"url": ...}}`
+    (a `data:` URL carries base64). A dict with these keys works wherever a Message does.
+
+    Attributes:
+        role: `system`, `user`, `assistant` or `tool`; anything else is a `ValueError`.
+        content: The text, or a list of parts as above.
+        tool_calls: On an assistant message, the `ToolCall`s it made (dicts are converted).
+        tool_call_id: On a `tool` message, the id of the call it answers.
+        name: An optional name of the speaker or tool.
+        metadata: Free-form data of the caller's; never sent to a provider.
+    """
 
     role: str = attrs.field(validator=_check_role)
     content: Union[str, list, None] = ""
@@ -65,6 +81,8 @@ class Message:
 
     @classmethod
     def coerce(cls, value: Union[Message, dict]) -> Message:
+        """`value` as a Message: a Message as is, a dict by its keys (an unknown key or a
+        missing `role` is a `ValueError`)."""
         if isinstance(value, Message):
             return value
         if isinstance(value, dict):
@@ -94,7 +112,21 @@ def _messages(value: Any) -> list:
 
 @attrs.define
 class LLMRequest:
-    """What to ask: `model` is an alias or a `provider:model` reference."""
+    """What to ask: `model` is an alias or a `provider:model` reference. `Ring.chat` builds
+    one from its arguments; pass one to send the same request again or to another target.
+
+    Attributes:
+        model: An alias or a `provider:model` reference (`Ring.chat`'s target overrides it).
+        messages: The conversation: `Message`s, dicts, or a str (one user message).
+        temperature: Sent only when given; llmring adds no default.
+        max_tokens: Sent only when given (Anthropic, which requires it, gets 4096).
+        stop: A stop sequence or a list of them.
+        tools: Function tools, OpenAI's shape (`{"type": "function", "function": {...}}`).
+        tool_choice: `"auto"`, `"none"`, `"required"` or `{"type": "function", "function": {"name": ...}}`.
+        response_format: `{"type": "json_object"}` or `{"type": "json_schema", "json_schema": {...}}`.
+        extra_params: Merged into the provider's request body (JSON Merge Patch, RFC 7396).
+        timeout: A deadline in seconds for the whole call, retries and fallbacks included.
+    """
 
     model: Optional[str] = None
     messages: list = attrs.field(factory=list, converter=_messages)
@@ -110,8 +142,17 @@ class LLMRequest:
 
 @attrs.define
 class Usage:
-    """Tokens of one call. `cached_tokens` (part of input_tokens: read from the provider's prompt
-    cache) and `reasoning_tokens` (thinking the model did) are None when the provider did not say."""
+    """Tokens a call used, as the provider reported them.
+
+    Attributes:
+        input_tokens: Tokens of the prompt (also `prompt_tokens`).
+        output_tokens: Tokens of the answer (also `completion_tokens`).
+        total_tokens: Their sum, unless the provider reported another total.
+        cached_tokens: Of input_tokens, those read from the provider's prompt cache; None when
+            the provider did not say.
+        reasoning_tokens: Tokens the model spent thinking (OpenAI's reasoning tokens, Gemini's
+            thoughts); None when the provider did not say.
+    """
 
     input_tokens: int = 0
     output_tokens: int = 0
@@ -126,16 +167,30 @@ class Usage:
     # The original library's and OpenAI's names.
     @property
     def prompt_tokens(self) -> int:
+        """`input_tokens`, by the original library's and OpenAI's name."""
         return self.input_tokens
 
     @property
     def completion_tokens(self) -> int:
+        """`output_tokens`, by the original library's and OpenAI's name."""
         return self.output_tokens
 
 
 @attrs.define
 class Attempt:
-    """One try of one model during a call: what happened and how long it took."""
+    """One try of one model during a call: what happened and how long it took.
+
+    Attributes:
+        model: The `provider:model` tried.
+        kind: The failure's kind (see the guide's failover table); None when it answered.
+        status: The HTTP status of a failure, when there was one.
+        message: What went wrong, one line (never an API key).
+        elapsed: Seconds this try took.
+        skipped: True when the model was passed over without a call (circuit breaker,
+            a capability it lacks, a full rate limit, a spent budget).
+        retry_after: Seconds the provider asked to wait, when it said.
+        at: Seconds from the start of the call to the start of this try (or skip).
+    """
 
     model: str
     kind: Optional[str] = None  # None: it answered
@@ -148,9 +203,11 @@ class Attempt:
 
     @property
     def ok(self) -> bool:
+        """True when this try answered."""
         return self.kind is None and not self.skipped
 
     def describe(self) -> str:
+        """One line for people, e.g. `openai:gpt-4o: rate_limit 429: slow down`."""
         if self.ok:
             return f"{self.model}: ok ({self.elapsed * 1000:.0f} ms)"
         status = f" {self.status}" if self.status else ""
@@ -160,6 +217,24 @@ class Attempt:
 
 @attrs.define
 class LLMResponse:
+    """The answer to a call, and how it was reached.
+
+    Attributes:
+        content: The answer's visible text ("thinking" is never included).
+        model: The `provider:model` that answered.
+        alias: The alias asked (None for a direct `provider:model` reference).
+        profile: The profile the binding came from (None for a direct reference).
+        usage: The tokens used, when the provider reported them.
+        cost: The call's cost in USD at the registry's prices, or None (see `cost_note`).
+        cost_note: Why `cost` is None, e.g. "the model has no price in the registry".
+        finish_reason: `stop`, `length`, `tool_calls` or `content_filter`.
+        tool_calls: The `ToolCall`s the model asked for, or None.
+        parsed: The parsed JSON answer when `response_format` asked for JSON.
+        attempts: Every `Attempt` of the call in order, the answering one last.
+        latency: Seconds for the whole call, retries and fallbacks included.
+        raw_finish_reason: The provider's own finish reason.
+    """
+
     content: str = ""
     model: str = ""  # provider:model that answered
     alias: Optional[str] = None
@@ -177,7 +252,14 @@ class LLMResponse:
 
 @attrs.define
 class ToolCallDelta:
-    """A fragment of a streamed tool call; `index` ties fragments together."""
+    """A fragment of a streamed tool call; `index` ties fragments together.
+
+    Attributes:
+        index: Which tool call of the answer this fragment belongs to.
+        id: The call's id (on its first fragment).
+        name: The function's name (on its first fragment).
+        arguments: The next piece of the arguments' JSON text.
+    """
 
     index: int
     id: Optional[str] = None
@@ -188,7 +270,21 @@ class ToolCallDelta:
 @attrs.define
 class StreamChunk:
     """A piece of a streamed answer. The last chunk has `finish_reason`, `usage`, the
-    complete `tool_calls`, the model that answered, and `parsed` structured output."""
+    complete `tool_calls`, the model that answered, and `parsed` structured output.
+
+    Attributes:
+        delta: The next piece of the answer's text (also `content`).
+        tool_call_deltas: `ToolCallDelta` fragments of tool calls, as they arrive.
+        tool_calls: On the final chunk, the complete `ToolCall`s.
+        finish_reason: On the final chunk: `stop`, `length`, `tool_calls` or `content_filter`.
+        usage: On the final chunk, the tokens used when the provider reported them.
+        model: The `provider:model` that answered.
+        alias: The alias asked (None for a direct reference).
+        cost: On the final chunk, the cost in USD, or None.
+        attempts: On the final chunk, every `Attempt` of the call.
+        raw_finish_reason: On the final chunk, the provider's own finish reason.
+        parsed: On the final chunk, the parsed JSON when structured output was asked for.
+    """
 
     delta: str = ""
     tool_call_deltas: Optional[list] = None
@@ -204,4 +300,5 @@ class StreamChunk:
 
     @property
     def content(self) -> str:
+        """`delta`, by the name `LLMResponse` uses."""
         return self.delta

@@ -366,7 +366,7 @@ def test_aliases_verbose(seeded):
     assert result.exit_code == 0
     out = result.stdout
     assert "balanced  → anthropic:claude-sonnet-4-5-20250929, openai:gpt-4o, google:gemini-2.5-pro" \
-           "  [from profile default]" in out
+           "  [from default]" in out
     assert "assistant → mock:echo, openai:gpt-4o-mini\n" in out
     assert "description: Everyday work." in out and "requires: tools" in out and "params: temperature=0.3" in out
     assert out.endswith(f"profile dev · {seeded} (cwd)\n")

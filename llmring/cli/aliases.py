@@ -42,8 +42,7 @@ def unbind(alias: str, profile: Optional[str], file: Optional[str]) -> None:
 
 
 def _rows(ring: Any, profile: Optional[str]) -> tuple:
-    name = ring.active_profile(profile)
-    return name, [ring.lockfile.find(alias, name) for alias in ring.list_aliases(profile)]
+    return ring.active_profile(profile), list(ring.resolver.view(profile).values())
 
 
 @click.command()
@@ -52,7 +51,10 @@ def _rows(ring: Any, profile: Optional[str]) -> tuple:
 @click.option("--verbose", "-v", is_flag=True, help="Show every model, the profile each alias comes from, and details.")
 @json_option
 def aliases(profile: Optional[str], file: Optional[str], verbose: bool, as_json: bool) -> None:
-    """List the aliases of a profile (with those it inherits from the default profile)."""
+    """List the aliases of a profile (with those it inherits from the profiles it extends and
+    from the default profile; --verbose says which)."""
+    from ..explain import limit_table, limits_of
+
     ring = ring_for(file)
     name, rows = _rows(ring, profile)
     if as_json:
@@ -68,10 +70,10 @@ def aliases(profile: Optional[str], file: Optional[str], verbose: bool, as_json:
         if not verbose:
             click.echo(f"{b.alias} → {fallbacks(b.models)}")
             continue
-        inherited = f"  [from profile {source}]" if source != name else ""
+        inherited = f"  [from {source}]" if source != name else ""
         click.echo(f"{b.alias.ljust(width)} → {', '.join(b.models)}{inherited}")
-        limits = "; ".join(f"{_table(k)} {', '.join(f'{n} = {v}' for n, v in d.items()) or 'sets none'}"
-                           for k, d in _limits_of(b, ring.lockfile.limits).items())
+        limits = "; ".join(f"{limit_table(k)} {', '.join(f'{n} = {v}' for n, v in d.items()) or 'sets none'}"
+                           for k, d in limits_of(b.models, ring.lockfile.limits).items())
         for label, value in (("description", b.description), ("requires", ", ".join(b.requires)),
                              ("params", ", ".join(f"{k}={v}" for k, v in b.params.items())), ("limits", limits)):
             if value:
@@ -81,21 +83,10 @@ def aliases(profile: Optional[str], file: Optional[str], verbose: bool, as_json:
 
 
 def _binding_json(b: Any, source: str, limits: dict) -> dict:
+    from ..explain import limits_of
     from ..lockfile import converter
 
-    return {**converter().unstructure(b), "profile": source, "limits": _limits_of(b, limits)}
-
-
-def _limits_of(b: Any, limits: dict) -> dict:
-    """The [limits.*] tables a binding's calls count against: each model's, then its provider's."""
-    from ..lockmodel import limit_dict
-
-    keys = (key for ref in b.models for key in (ref, ref.partition(":")[0]) if key in limits)
-    return {key: limit_dict(limits[key]) for key in dict.fromkeys(keys)}
-
-
-def _table(key: str) -> str:
-    return f'[limits."{key}"]' if ":" in key else f"[limits.{key}]"
+    return {**converter().unstructure(b), "profile": source, "limits": limits_of(b.models, limits)}
 
 
 @click.command()
