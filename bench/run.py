@@ -17,6 +17,7 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from memory_bench import measure_memory
 from startup_bench import measure_cli, measure_startup
 from state_bench import measure_state
 from timing import Result, Scale
+from usage_bench import measure_usage
 
 MEASUREMENTS = {
     "startup": measure_startup,
@@ -41,6 +43,7 @@ MEASUREMENTS = {
     "map": measure_map,
     "state": measure_state,
     "fleet": measure_fleet,
+    "usage": measure_usage,
     "budget": measure_budget,
 }
 PROFILED = {"lockfile", "chat", "stream"}
@@ -102,6 +105,10 @@ def main(argv: list = None) -> int:
         parser.error(f"{sys.executable} cannot import llmring: run with the project's venv "
                      "(.venv/bin/python bench/run.py) or pip install -e . first")
     scale = Scale(0.1 if args.quick else 1.0)
+    # Every call the benchmarks make is logged (the usage log is on by default): into a file of
+    # this run, never the user's own log. bench_env passes it on to the bench's processes.
+    usage_dir = tempfile.TemporaryDirectory()
+    os.environ.setdefault("LLMRING_USAGE_DB", str(Path(usage_dir.name) / "usage.db"))
     to_stdout = args.json == "-"
     results: list = []
     started = time.perf_counter()

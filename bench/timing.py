@@ -87,6 +87,8 @@ def bench_env(**extra: str) -> dict:
     drop = ("LLMRING_", "OPENAI_", "ANTHROPIC_", "GEMINI_", "GOOGLE_", "OLLAMA_", "PYTHONDONTWRITEBYTECODE",
             "PYTHONPROFILEIMPORTTIME", "PYTHONTRACEMALLOC", "PYTHONDEVMODE")
     env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+    if "LLMRING_USAGE_DB" in os.environ:  # the run's own usage log (run.py), never the user's
+        env["LLMRING_USAGE_DB"] = os.environ["LLMRING_USAGE_DB"]
     env.update(extra)
     return env
 

@@ -13,6 +13,7 @@ from typing import Any, Callable, Optional
 
 # "module:function" of the built-in sinks; each returns a callable(record) or None when off.
 BUILTIN: tuple = (
+    "llmring.usage:sink",
     "llmring.otel:sink",
 )
 

@@ -148,11 +148,17 @@ class Usage:
         input_tokens: Tokens of the prompt (also `prompt_tokens`).
         output_tokens: Tokens of the answer (also `completion_tokens`).
         total_tokens: Their sum, unless the provider reported another total.
+        cached_tokens: Of input_tokens, those read from the provider's prompt cache; None when
+            the provider did not say.
+        reasoning_tokens: Tokens the model spent thinking (OpenAI's reasoning tokens, Gemini's
+            thoughts); None when the provider did not say.
     """
 
     input_tokens: int = 0
     output_tokens: int = 0
     total_tokens: Optional[int] = None
+    cached_tokens: Optional[int] = None
+    reasoning_tokens: Optional[int] = None
 
     def __attrs_post_init__(self) -> None:
         if self.total_tokens is None:

@@ -234,7 +234,9 @@ def _usage(usage: Any) -> Optional[Usage]:
     # input_tokens leaves out prompt-cache reads and writes; count them, as OpenAI's prompt_tokens does.
     inputs = sum(usage.get(k) or 0 for k in ("input_tokens", "cache_creation_input_tokens",
                                              "cache_read_input_tokens"))
-    return Usage(input_tokens=inputs, output_tokens=usage.get("output_tokens") or 0)
+    cached = usage.get("cache_read_input_tokens")
+    return Usage(input_tokens=inputs, output_tokens=usage.get("output_tokens") or 0,
+                 cached_tokens=cached if isinstance(cached, int) else None)
 
 
 def _finish(raw: Optional[str], has_tool_calls: bool) -> str:

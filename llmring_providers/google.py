@@ -367,7 +367,14 @@ def _usage(meta: Optional[dict]) -> Optional[Usage]:
     if not meta:
         return None
     # Thinking tokens (thoughtsTokenCount) are reported apart and not counted as output here.
-    return Usage(input_tokens=meta.get("promptTokenCount") or 0, output_tokens=meta.get("candidatesTokenCount") or 0)
+    return Usage(input_tokens=meta.get("promptTokenCount") or 0, output_tokens=meta.get("candidatesTokenCount") or 0,
+                 cached_tokens=_count(meta, "cachedContentTokenCount"),
+                 reasoning_tokens=_count(meta, "thoughtsTokenCount"))
+
+
+def _count(meta: dict, name: str) -> Optional[int]:
+    value = meta.get(name)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _error_kind(status: Optional[int], err: dict, message: str) -> str:

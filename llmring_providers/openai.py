@@ -251,7 +251,15 @@ def _usage(usage: Any) -> Optional[Usage]:
     if not isinstance(usage, dict):
         return None
     return Usage(input_tokens=usage.get("prompt_tokens") or 0,
-                 output_tokens=usage.get("completion_tokens") or 0)
+                 output_tokens=usage.get("completion_tokens") or 0,
+                 cached_tokens=_count(usage.get("prompt_tokens_details"), "cached_tokens"),
+                 reasoning_tokens=_count(usage.get("completion_tokens_details"), "reasoning_tokens"))
+
+
+def _count(details: Any, name: str) -> Optional[int]:
+    """A count from a *_tokens_details object; None when the server sent none (many compatible ones)."""
+    value = details.get(name) if isinstance(details, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _tool_call(tc: dict) -> Any:

@@ -15,6 +15,8 @@ def clean_env(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     # Never read or write the real user cache; start each test from the bundled registry.
     monkeypatch.setenv("LLMRING_CACHE_DIR", str(tmp_path / ".llmring-cache"))
+    # Never write the real user's usage log either: each test has its own.
+    monkeypatch.setenv("LLMRING_USAGE_DB", str(tmp_path / ".llmring-usage.db"))
     from llmring import registry
 
     registry._loaded = None

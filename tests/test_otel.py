@@ -255,7 +255,7 @@ def test_without_a_tracer_provider_nothing_is_imported_or_made(tmp_path):
                "from llmring import observe\n"
                "print(before, sorted(m for m in sys.modules if m.startswith('opentelemetry')),"
                " [name for name, _ in observe._sinks])", tmp_path)
-    assert out == "[] [] ['llmring.otel:sink']"
+    assert out == "[] [] ['llmring.usage:sink', 'llmring.otel:sink']"  # the usage log is on by default
 
 
 def test_with_the_apis_no_op_provider_no_tracer_is_asked_for(tmp_path):
@@ -263,7 +263,7 @@ def test_with_the_apis_no_op_provider_no_tracer_is_asked_for(tmp_path):
                "trace.set_tracer_provider(trace.NoOpTracerProvider())\n"
                "import llmring\nfrom llmring import observe\n"
                "llmring.Ring().chat('a', 'hi')\n"
-               "print(observe._sinks[0][1]._tracer)", tmp_path)
+               "print(dict(observe._sinks)['llmring.otel:sink']._tracer)", tmp_path)
     assert out == "None"
 
 
@@ -271,7 +271,7 @@ def test_without_opentelemetry_installed_there_is_no_sink(tmp_path):
     out = _run("import sys\nsys.modules['opentelemetry'] = None  # as if it were not installed\n"
                "import llmring\nfrom llmring import observe, otel\n"
                "llmring.Ring().chat('a', 'hi')\n"
-               "print(otel.sink(), observe._sinks)", tmp_path)
+               "print(otel.sink(), [name for name, _ in observe._sinks if 'otel' in name])", tmp_path)
     assert out == "None []"
 
 

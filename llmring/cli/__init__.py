@@ -54,9 +54,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from . import aliases, batch, chat, diff, explain, lock, models, providers
+    from . import aliases, batch, chat, diff, explain, lock, models, providers, usage
 
-    for module in (aliases, batch, chat, diff, explain, lock, models, providers):
+    for module in (aliases, batch, chat, diff, explain, lock, models, providers, usage):
         for command in module.COMMANDS:
             cli.add_command(command)
 
