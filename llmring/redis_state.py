@@ -8,8 +8,9 @@ imported here only, when a Redis state is made (`pip install "llmring[redis]"`).
 
 from __future__ import annotations
 
+import time
 import uuid
-from typing import Optional
+from typing import Callable, Optional
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .state import Limit, State
@@ -17,6 +18,7 @@ from .state import Limit, State
 SOCKET_TIMEOUT = 0.5  # a dead or stalled Redis costs a call at most this, then the fallback takes over
 FAILURES_TTL = 3600  # breaker counts of a model nobody calls any more fade away
 POLL = 0.1  # full concurrency: room may come back any moment (a release), so ask again this soon
+FRESH = 0.05  # seconds a worker acts on what Redis last said of a model's health (see RedisState)
 
 # KEYS: window (sorted set of "id:tokens" scored by admission time, ms), in flight (sorted set
 # of the same members scored by lease end, ms), tokens (the window's total, kept as it changes:
@@ -115,13 +117,35 @@ return 0
 """
 
 
+# KEYS: failures, rest, cool of one model. What a worker needs to know of it before a try.
+_PEEK = """
+return {tonumber(redis.call('GET', KEYS[1]) or '0'), redis.call('PTTL', KEYS[2]), redis.call('PTTL', KEYS[3])}
+"""
+
+# KEYS: failures, rest, cool of one model. It answered: forget its failures and rest; say
+# whether it is cooling (a success does not end a provider's "not before").
+_SUCCESS = """
+redis.call('DEL', KEYS[1], KEYS[2])
+return redis.call('PTTL', KEYS[3])
+"""
+
+
 class RedisState(State):
     """The State of everyone using the Redis at `url` (redis://, rediss:// or unix://). Keys
     start with `llmring:NAMESPACE:` (the URL's `?namespace=`, else "default"), so several apps
     can share one Redis. Nothing connects until the first call; errors are redis-py's own
-    (RedisError), which FallbackState turns into in-process state and one warning."""
+    (RedisError), which FallbackState turns into in-process state and one warning.
 
-    def __init__(self, url: str, *, socket_timeout: float = SOCKET_TIMEOUT) -> None:
+    A healthy model costs no round trip: what Redis said of a model's health (failures in a
+    row, rest, cool-down) is trusted for `fresh` seconds, so back-to-back calls neither ask
+    before a try nor clear nothing after it; a worker asks again once that word is older.
+    So another worker's rest or cool-down is seen here at most `fresh` seconds late (a round
+    trip costs ~50 us, a call at least a millisecond: asking more often than every `fresh`
+    would cost more than it saves), while this process's own changes are seen at once.
+    Admitting under limits always asks Redis: that must be exact."""
+
+    def __init__(self, url: str, *, socket_timeout: float = SOCKET_TIMEOUT, fresh: float = FRESH,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         import redis
         from redis.backoff import NoBackoff
         from redis.retry import Retry
@@ -133,6 +157,9 @@ class RedisState(State):
                                            socket_connect_timeout=socket_timeout, retry=Retry(NoBackoff(), 0))
         self._admit, self._release = self.client.register_script(_ADMIT), self.client.register_script(_RELEASE)
         self._failure, self._cool = self.client.register_script(_FAILURE), self.client.register_script(_COOL)
+        self._peek, self._success = self.client.register_script(_PEEK), self.client.register_script(_SUCCESS)
+        self.fresh, self.clock = fresh, clock
+        self._seen: dict = {}  # ref -> (when asked, failures, rest ends, cool-down ends), this clock
 
     def _key(self, kind: str, name: str) -> str:
         # The braces keep one name's keys in one slot of a Redis Cluster (scripts need that).
@@ -141,14 +168,33 @@ class RedisState(State):
     def _limit_keys(self, key: str) -> list:
         return [self._key("window", key), self._key("inflight", key), self._key("tokens", key)]
 
+    def _health_keys(self, ref: str) -> list:
+        return [self._key("failures", ref), self._key("rest", ref), self._key("cool", ref)]
+
+    def _known(self, ref: str) -> tuple:
+        """What Redis said of `ref` less than `fresh` seconds ago, else what it says now."""
+        asked = self.clock()
+        seen = self._seen.get(ref)
+        if seen is None or asked - seen[0] >= self.fresh:
+            failures, rest, cool = self._peek(keys=self._health_keys(ref))
+            now = self.clock()
+            seen = self._seen[ref] = (asked, int(failures), now + max(0, rest) / 1000, now + max(0, cool) / 1000)
+        return seen
+
     # -- circuit breaker ------------------------------------------------------------------------
     def failure(self, ref: str) -> int:
+        self._seen.pop(ref, None)
         return int(self._failure(keys=[self._key("failures", ref)], args=[FAILURES_TTL]))
 
     def success(self, ref: str) -> None:
-        self.client.delete(self._key("failures", ref), self._key("rest", ref))
+        seen, now = self._seen.get(ref), self.clock()
+        if seen is not None and now - seen[0] < self.fresh and seen[1] == 0 and seen[2] <= now:
+            return  # nothing to forget, as far as Redis said a moment ago
+        cool = self._success(keys=self._health_keys(ref))
+        self._seen[ref] = (now, 0, now, self.clock() + max(0, cool) / 1000)
 
     def rest(self, ref: str, seconds: float) -> None:
+        self._seen.pop(ref, None)
         ms = int(seconds * 1000)
         if ms > 0:
             self.client.set(self._key("rest", ref), b"1", px=ms)
@@ -156,7 +202,7 @@ class RedisState(State):
             self.client.delete(self._key("rest", ref))
 
     def resting(self, ref: str) -> float:
-        return self._ttl(self._key("rest", ref))
+        return max(0.0, self._known(ref)[2] - self.clock())
 
     # -- limits and cool-downs ------------------------------------------------------------------
     def admit(self, key: str, limit: Limit, tokens: int, lease: float) -> tuple:
@@ -172,18 +218,15 @@ class RedisState(State):
         self._release(keys=self._limit_keys(key), args=[ticket, used])
 
     def cool(self, key: str, seconds: float) -> None:
+        self._seen.pop(key, None)
         ms = int(seconds * 1000)
         if ms > 0:
             self._cool(keys=[self._key("cool", key)], args=[ms])
 
     def cooling(self, key: str) -> float:
-        return self._ttl(self._key("cool", key))
+        return max(0.0, self._known(key)[3] - self.clock())
 
     # -- helpers --------------------------------------------------------------------------------
-    def _ttl(self, key: str) -> float:
-        ms = self.client.pttl(key)
-        return ms / 1000 if ms > 0 else 0.0
-
     def close(self) -> None:
         self.client.close()
 

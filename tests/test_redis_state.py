@@ -102,6 +102,57 @@ def test_rests_and_failure_counts_expire_in_redis(redis_state):
     assert wait_for(lambda: redis_state.resting(REF) == 0, 30)
 
 
+def commands(redis_state):
+    """How many commands the server has run (INFO itself left out): grows with every round trip."""
+    stats = redis_state.client.info("commandstats")
+    return sum(v["calls"] for k, v in stats.items() if k != "cmdstat_info")
+
+
+def test_a_healthy_model_called_again_soon_costs_no_round_trip(redis_server):
+    clock = Clock()
+    s = RedisState(redis_server.fresh_url(), clock=clock)
+    assert s.resting(REF) == 0 and s.cooling(REF) == 0  # asks Redis: one round trip for both
+    before = commands(s)
+    for _ in range(5):  # what a call asks before its try and says after it
+        assert s.resting(REF) == 0 and s.cooling(REF) == 0
+        s.success(REF)
+        clock.now += s.fresh / 10
+    assert commands(s) == before
+    clock.now += s.fresh  # the word from Redis is old now: ask again
+    assert s.resting(REF) == 0
+    assert commands(s) > before
+
+
+def test_another_workers_rest_and_cool_down_are_seen_within_fresh_and_ones_own_at_once(redis_server):
+    url, clock = redis_server.fresh_url(), Clock()
+    mine, other = RedisState(url, clock=clock), RedisState(url)
+    assert mine.resting(REF) == 0 and mine.cooling(REF) == 0
+    other.rest(REF, 30)
+    other.cool(REF, 20)
+    assert mine.resting(REF) == 0  # trusted for `fresh` seconds: the documented lag
+    clock.now += mine.fresh
+    assert 0 < mine.resting(REF) <= 30 and 0 < mine.cooling(REF) <= 20
+    mine.success(REF)  # it answered here: rest over for everyone, the cool-down is the provider's
+    assert mine.resting(REF) == 0 and other.resting(REF) == 0 and mine.cooling(REF) > 0
+    mine.rest("b:m", 30)
+    mine.cool("c:m", 10)
+    assert mine.resting("b:m") > 0 and mine.cooling("c:m") > 0  # no clock moved: its own, at once
+
+
+def test_a_success_clears_failures_another_worker_counted_once_the_word_is_old(redis_server):
+    url, clock = redis_server.fresh_url(), Clock()
+    mine, other = RedisState(url, clock=clock), RedisState(url)
+    assert mine.resting(REF) == 0
+    other.failure(REF)
+    other.failure(REF)
+    clock.now += mine.fresh
+    mine.success(REF)
+    assert other.failure(REF) == 1  # the two before were forgotten
+    mine.failure(REF)  # its own failure: the next success must reach Redis, however soon
+    mine.success(REF)
+    assert other.failure(REF) == 1
+
+
 # -- limits ---------------------------------------------------------------------------------------
 def test_rpm_admits_up_to_the_limit_then_says_how_long_until_room(limits):
     limit = Limit(rpm=3)
