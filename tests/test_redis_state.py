@@ -130,7 +130,7 @@ def test_another_workers_rest_and_cool_down_are_seen_within_fresh_and_ones_own_a
     other.rest(REF, 30)
     other.cool(REF, 20)
     assert mine.resting(REF) == 0  # trusted for `fresh` seconds: the documented lag
-    clock.now += mine.fresh
+    clock.now += mine.fresh + 0.001
     assert 0 < mine.resting(REF) <= 30 and 0 < mine.cooling(REF) <= 20
     mine.success(REF)  # it answered here: rest over for everyone, the cool-down is the provider's
     assert mine.resting(REF) == 0 and other.resting(REF) == 0 and mine.cooling(REF) > 0
@@ -145,7 +145,7 @@ def test_a_success_clears_failures_another_worker_counted_once_the_word_is_old(r
     assert mine.resting(REF) == 0
     other.failure(REF)
     other.failure(REF)
-    clock.now += mine.fresh
+    clock.now += mine.fresh + 0.001
     mine.success(REF)
     assert other.failure(REF) == 1  # the two before were forgotten
     mine.failure(REF)  # its own failure: the next success must reach Redis, however soon
