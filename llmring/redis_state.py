@@ -8,6 +8,8 @@ imported here only, when a Redis state is made (`pip install "llmring[redis]"`).
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 import uuid
 from typing import Callable, Optional
@@ -22,8 +24,11 @@ FRESH = 0.05  # seconds a worker acts on what Redis last said of a model's healt
 
 # KEYS: window (sorted set of "id:tokens" scored by admission time, ms), in flight (sorted set
 # of the same members scored by lease end, ms), tokens (the window's total, kept as it changes:
-# a busy minute holds thousands of calls, too many to add up on each one). ARGV: rpm, tpm,
-# concurrency (0: none), tokens, lease ms, a fresh id, poll ms. Returns {"0", ticket} or {ms to wait}.
+# a busy minute holds thousands of calls, too many to add up on each one), waiting (callers
+# asleep until room, scored by when they wake). ARGV: rpm, tpm, concurrency (0: none), tokens,
+# lease ms, a fresh id, poll ms, the caller's id. Returns {"0", ticket} or {ms to wait}.
+# A full window tells each waiter a different time: the k-th asleep wakes when the k-th oldest
+# call leaves, not all of them at the first (which one would win, the rest asking again).
 _ADMIT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
@@ -45,8 +50,11 @@ if rpm > 0 or tpm > 0 then
 end
 if rpm > 0 then
   local n = redis.call('ZCARD', KEYS[1])
-  if n >= rpm then  -- room when all but rpm - 1 of them have left the window
-    local s = redis.call('ZRANGE', KEYS[1], n - rpm, n - rpm, 'WITHSCORES')
+  if n >= rpm then  -- room when all but rpm - 1 of them have left the window; a place in line
+    redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)  -- awake: asking again, or gone
+    redis.call('ZREM', KEYS[4], ARGV[8])
+    local k = math.min(n - 1, n - rpm + redis.call('ZCARD', KEYS[4]))
+    local s = redis.call('ZRANGE', KEYS[1], k, k, 'WITHSCORES')
     wait = math.max(wait, tonumber(s[2]) + WINDOW - now)
   end
 end
@@ -67,7 +75,14 @@ if conc > 0 then
     wait = math.max(wait, math.min(tonumber(s[2]) - now, POLL))
   end
 end
-if wait > 0 then return {tostring(wait)} end
+if wait > 0 then
+  if rpm > 0 then
+    redis.call('ZADD', KEYS[4], now + wait, ARGV[8])
+    if redis.call('PTTL', KEYS[4]) < wait + 1000 then redis.call('PEXPIRE', KEYS[4], math.ceil(wait) + 1000) end
+  end
+  return {tostring(wait)}
+end
+redis.call('ZREM', KEYS[4], ARGV[8])
 local ticket = ARGV[6] .. ':' .. ARGV[4]
 if rpm > 0 or tpm > 0 then
   redis.call('ZADD', KEYS[1], now, ticket)
@@ -160,13 +175,15 @@ class RedisState(State):
         self._peek, self._success = self.client.register_script(_PEEK), self.client.register_script(_SUCCESS)
         self.fresh, self.clock = fresh, clock
         self._seen: dict = {}  # ref -> (when asked, failures, rest ends, cool-down ends), this clock
+        self._id = uuid.uuid4().hex[:12]  # with the pid and thread: a caller's place in a waiting line
 
     def _key(self, kind: str, name: str) -> str:
         # The braces keep one name's keys in one slot of a Redis Cluster (scripts need that).
         return f"{self.prefix}{{{name}}}:{kind}"
 
     def _limit_keys(self, key: str) -> list:
-        return [self._key("window", key), self._key("inflight", key), self._key("tokens", key)]
+        return [self._key("window", key), self._key("inflight", key), self._key("tokens", key),
+                self._key("waiting", key)]
 
     def _health_keys(self, ref: str) -> list:
         return [self._key("failures", ref), self._key("rest", ref), self._key("cool", ref)]
@@ -207,7 +224,8 @@ class RedisState(State):
     # -- limits and cool-downs ------------------------------------------------------------------
     def admit(self, key: str, limit: Limit, tokens: int, lease: float) -> tuple:
         args = [limit.rpm or 0, limit.tpm or 0, limit.concurrency or 0, max(0, int(tokens)),
-                max(1, int(lease * 1000)), uuid.uuid4().hex, POLL * 1000]
+                max(1, int(lease * 1000)), uuid.uuid4().hex, POLL * 1000,
+                f"{self._id}:{os.getpid()}:{threading.get_ident()}"]  # one wait at a time per thread
         got = self._admit(keys=self._limit_keys(key), args=args)
         if len(got) == 2:  # bytes, or str when the URL asks for decode_responses
             return 0.0, got[1] if isinstance(got[1], str) else got[1].decode()

@@ -139,8 +139,12 @@ class MemoryState(State):
             if w is None:
                 w = self._windows[key] = _Window()
             w.prune(now)
+            me = threading.get_ident()  # a thread waits for one call at a time
+            w.waiting.pop(me, None)
             wait = w.wait(limit, tokens, now)
             if wait > 0:
+                if limit.rpm is not None:
+                    w.waiting[me] = now + wait
                 return wait, None
             self._tickets += 1
             ticket = str(self._tickets)
@@ -167,15 +171,18 @@ class MemoryState(State):
 
 
 class _Window:
-    """One key's calls of the last minute (oldest first) and its calls in flight."""
+    """One key's calls of the last minute (oldest first), its calls in flight, and the threads
+    asleep until there is room (a full window tells each a different time: the k-th asleep
+    wakes when the k-th oldest call leaves, not all of them at the first)."""
 
-    __slots__ = ("calls", "by_ticket", "tokens", "flying")
+    __slots__ = ("calls", "by_ticket", "tokens", "flying", "waiting")
 
     def __init__(self) -> None:
         self.calls: deque = deque()  # [time, tokens, ticket]
         self.by_ticket: dict = {}  # ticket -> its entry in calls, for the usage correction
         self.tokens = 0  # sum of tokens in calls
         self.flying: dict = {}  # ticket -> lease end
+        self.waiting: dict = {}  # thread -> when it wakes
 
     def prune(self, now: float) -> None:
         while self.calls and self.calls[0][0] <= now - WINDOW:
@@ -184,13 +191,16 @@ class _Window:
             self.by_ticket.pop(ticket, None)
         for ticket in [t for t, end in self.flying.items() if end <= now]:  # a worker that died mid-call
             del self.flying[ticket]
+        for thread in [t for t, wakes in self.waiting.items() if wakes <= now]:  # awake: asking again, or gone
+            del self.waiting[thread]
 
     def wait(self, limit: Limit, tokens: int, now: float) -> float:
         """Seconds until a call of `tokens` fits, 0 when it fits now."""
         waits = [0.0]
-        if limit.rpm is not None and len(self.calls) >= limit.rpm:
-            # room when all but rpm - 1 of the calls have left the window
-            waits.append(self.calls[len(self.calls) - limit.rpm][0] + WINDOW - now)
+        n = len(self.calls)
+        if limit.rpm is not None and n >= limit.rpm:
+            # room when all but rpm - 1 of the calls have left the window; a place in line
+            waits.append(self.calls[min(n - 1, n - limit.rpm + len(self.waiting))][0] + WINDOW - now)
         # A call bigger than tpm counts as tpm: it waits for an empty window, not forever.
         excess = 0 if limit.tpm is None else self.tokens + min(tokens, limit.tpm) - limit.tpm
         if excess > 0:
