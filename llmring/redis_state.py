@@ -25,10 +25,12 @@ FRESH = 0.05  # seconds a worker acts on what Redis last said of a model's healt
 # KEYS: window (sorted set of "id:tokens" scored by admission time, ms), in flight (sorted set
 # of the same members scored by lease end, ms), tokens (the window's total, kept as it changes:
 # a busy minute holds thousands of calls, too many to add up on each one), waiting (callers
-# asleep until room, scored by when they wake). ARGV: rpm, tpm, concurrency (0: none), tokens,
-# lease ms, a fresh id, poll ms, the caller's id. Returns {"0", ticket} or {ms to wait}.
-# A full window tells each waiter a different time: the k-th asleep wakes when the k-th oldest
-# call leaves, not all of them at the first (which one would win, the rest asking again).
+# asleep until room, scored by when they wake), last second (the same members scored by
+# admission time: the rpm is also paced, see State.admit). ARGV: rpm, tpm, concurrency (0:
+# none), tokens, lease ms, a fresh id, poll ms, the caller's id, 1 to pace. Returns {"0", ticket} or {ms
+# to wait}. A full window tells each waiter a different time: the k-th asleep wakes when the
+# k-th oldest call leaves, not all of them at the first (which one would win, the rest asking
+# again).
 _ADMIT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
@@ -37,6 +39,15 @@ local tokens, lease = tonumber(ARGV[4]), tonumber(ARGV[5])
 local WINDOW, POLL = 60000, tonumber(ARGV[7])
 local function tok(member) return tonumber(string.match(member, ':(%d+)$')) end
 local wait, used = 0, 0
+local ahead = nil
+local function place(n, cap)  -- which of n calls must leave for this caller's turn
+  if ahead == nil then
+    redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)  -- awake: asking again, or gone
+    redis.call('ZREM', KEYS[4], ARGV[8])
+    ahead = redis.call('ZCARD', KEYS[4])
+  end
+  return math.min(n - 1, n - cap + ahead)
+end
 if rpm > 0 or tpm > 0 then
   local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - WINDOW)
   if #gone > 0 then
@@ -50,12 +61,17 @@ if rpm > 0 or tpm > 0 then
 end
 if rpm > 0 then
   local n = redis.call('ZCARD', KEYS[1])
-  if n >= rpm then  -- room when all but rpm - 1 of them have left the window; a place in line
-    redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)  -- awake: asking again, or gone
-    redis.call('ZREM', KEYS[4], ARGV[8])
-    local k = math.min(n - 1, n - rpm + redis.call('ZCARD', KEYS[4]))
+  if n >= rpm then  -- room when all but rpm - 1 of them have left the window
+    local k = place(n, rpm)
     local s = redis.call('ZRANGE', KEYS[1], k, k, 'WITHSCORES')
     wait = math.max(wait, tonumber(s[2]) + WINDOW - now)
+  end
+  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - 1000)
+  local b, cap = redis.call('ZCARD', KEYS[5]), math.ceil(rpm / 60)
+  if ARGV[9] == '1' and b >= cap then
+    local k = place(b, cap)
+    local s = redis.call('ZRANGE', KEYS[5], k, k, 'WITHSCORES')
+    wait = math.max(wait, tonumber(s[2]) + 1000 - now)
   end
 end
 if tpm > 0 and used > 0 and used + tokens > tpm then  -- an empty window admits even an oversized call
@@ -90,6 +106,10 @@ if rpm > 0 or tpm > 0 then
   redis.call('PEXPIRE', KEYS[1], WINDOW + 1000)
   redis.call('PEXPIRE', KEYS[3], WINDOW + 1000)
 end
+if rpm > 0 then
+  redis.call('ZADD', KEYS[5], now, ticket)
+  redis.call('PEXPIRE', KEYS[5], 2000)
+end
 if conc > 0 then
   redis.call('ZADD', KEYS[2], now + lease, ticket)
   if redis.call('PTTL', KEYS[2]) < lease + 1000 then redis.call('PEXPIRE', KEYS[2], math.ceil(lease) + 1000) end
@@ -97,9 +117,10 @@ end
 return {'0', ticket}
 """
 
-# KEYS: window, in flight, tokens. ARGV: ticket, tokens used ('' : keep the estimate).
+# KEYS: as _ADMIT's. ARGV: ticket, tokens used ('' : keep the estimate).
 _RELEASE = """
 redis.call('ZREM', KEYS[2], ARGV[1])
+if ARGV[2] == '0' then redis.call('ZREM', KEYS[5], ARGV[1]) end  -- never made: not in the last second either
 if redis.call('ZSCORE', KEYS[1], ARGV[1]) then  -- still in the window
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
@@ -160,7 +181,7 @@ class RedisState(State):
     Admitting under limits always asks Redis: that must be exact."""
 
     def __init__(self, url: str, *, socket_timeout: float = SOCKET_TIMEOUT, fresh: float = FRESH,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, pace: bool = True) -> None:
         import redis
         from redis.backoff import NoBackoff
         from redis.retry import Retry
@@ -173,7 +194,7 @@ class RedisState(State):
         self._admit, self._release = self.client.register_script(_ADMIT), self.client.register_script(_RELEASE)
         self._failure, self._cool = self.client.register_script(_FAILURE), self.client.register_script(_COOL)
         self._peek, self._success = self.client.register_script(_PEEK), self.client.register_script(_SUCCESS)
-        self.fresh, self.clock = fresh, clock
+        self.fresh, self.clock, self.pace = fresh, clock, pace  # pace: see State.admit
         self._seen: dict = {}  # ref -> (when asked, failures, rest ends, cool-down ends), this clock
         self._id = uuid.uuid4().hex[:12]  # with the pid and thread: a caller's place in a waiting line
 
@@ -182,8 +203,7 @@ class RedisState(State):
         return f"{self.prefix}{{{name}}}:{kind}"
 
     def _limit_keys(self, key: str) -> list:
-        return [self._key("window", key), self._key("inflight", key), self._key("tokens", key),
-                self._key("waiting", key)]
+        return [self._key(kind, key) for kind in ("window", "inflight", "tokens", "waiting", "second")]
 
     def _health_keys(self, ref: str) -> list:
         return [self._key("failures", ref), self._key("rest", ref), self._key("cool", ref)]
@@ -225,7 +245,8 @@ class RedisState(State):
     def admit(self, key: str, limit: Limit, tokens: int, lease: float) -> tuple:
         args = [limit.rpm or 0, limit.tpm or 0, limit.concurrency or 0, max(0, int(tokens)),
                 max(1, int(lease * 1000)), uuid.uuid4().hex, POLL * 1000,
-                f"{self._id}:{os.getpid()}:{threading.get_ident()}"]  # one wait at a time per thread
+                f"{self._id}:{os.getpid()}:{threading.get_ident()}",  # one wait at a time per thread
+                int(self.pace)]
         got = self._admit(keys=self._limit_keys(key), args=args)
         if len(got) == 2:  # bytes, or str when the URL asks for decode_responses
             return 0.0, got[1] if isinstance(got[1], str) else got[1].decode()

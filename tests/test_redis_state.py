@@ -66,7 +66,7 @@ def age(s, key, seconds):
     if isinstance(s, MemoryState):
         s.clock.now += seconds
         return
-    for kind in ("window", "inflight"):
+    for kind in ("window", "inflight", "second"):
         k = s._key(kind, key)
         for member, score in s.client.zrange(k, 0, -1, withscores=True):
             s.client.zadd(k, {member: score - seconds * 1000})
@@ -156,7 +156,9 @@ def test_a_success_clears_failures_another_worker_counted_once_the_word_is_old(r
 # -- limits ---------------------------------------------------------------------------------------
 def test_rpm_admits_up_to_the_limit_then_says_how_long_until_room(limits):
     limit = Limit(rpm=3)
-    assert all(limits.admit("openai", limit, 10, 30)[0] == 0 for _ in range(3))
+    for _ in range(3):
+        assert limits.admit("openai", limit, 10, 30)[0] == 0
+        age(limits, "openai", 1)  # past the pacing: at most one call a second for 3 a minute
     wait, ticket = limits.admit("openai", limit, 10, 30)
     assert ticket is None and 55 < wait <= 60
     age(limits, "openai", 61)  # the window slides: the three calls are more than a minute old
@@ -185,6 +187,25 @@ def test_callers_asleep_for_room_are_each_told_when_their_turn_comes(limits):
     other.start()
     other.join()
     assert 55 < waits[0] <= 60  # next in line: when the second call leaves, not with the first
+
+
+def test_an_rpm_is_paced_its_60th_part_a_second_and_a_call_never_made_frees_its_place(limits):
+    limit = Limit(rpm=120)  # two a second
+    assert limits.admit("k", limit, 1, 30)[0] == 0
+    _, ticket = limits.admit("k", limit, 1, 30)
+    wait, refused = limits.admit("k", limit, 1, 30)
+    assert refused is None and 0 < wait <= 1
+    limits.release("k", ticket, 0)  # never made
+    assert limits.admit("k", limit, 1, 30)[0] == 0
+    assert limits.admit("k", limit, 1, 30)[1] is None
+    age(limits, "k", 1)
+    assert limits.admit("k", limit, 1, 30)[0] == 0
+
+
+def test_without_pacing_a_whole_rpm_is_admitted_at_once(redis_server):
+    for s in (MemoryState(Clock(), pace=False), RedisState(redis_server.fresh_url(), pace=False)):
+        assert all(s.admit("k", Limit(rpm=5), 1, 30)[0] == 0 for _ in range(5))
+        assert s.admit("k", Limit(rpm=5), 1, 30)[1] is None
 
 
 def test_tpm_counts_the_estimate_and_the_usage_reported_replaces_it(limits):
@@ -274,6 +295,7 @@ def test_all_limits_must_have_room_and_a_refusal_takes_nothing(limits):
     assert limits.admit("k", limit, 10, 30)[1] is None  # concurrency is full
     for _ in range(4):  # the refusal took none of the 5 requests of the minute
         limits.release("k", ticket, None)
+        age(limits, "k", 1)  # past the pacing
         wait, ticket = limits.admit("k", limit, 10, 30)
         assert wait == 0
     limits.release("k", ticket, None)
@@ -287,7 +309,7 @@ def test_keys_are_prefixed_and_namespaces_are_separate(redis_server):
     a.cool("openai", 30)
     assert b.admit("openai", Limit(rpm=1), 5, 30)[0] == 0 and b.cooling("openai") == 0
     keys = a.client.keys(a.prefix + "*")
-    assert len(keys) == 5 and all(k.startswith(b"llmring:t") for k in keys)
+    assert len(keys) == 6 and all(k.startswith(b"llmring:t") for k in keys)
     assert all(a.client.pttl(k) > 0 for k in keys)  # nothing is left behind for ever
 
 
@@ -310,7 +332,7 @@ HAMMER = """
 import sys
 from llmring.redis_state import RedisState
 from llmring.state import Limit
-s = RedisState(sys.argv[1])
+s = RedisState(sys.argv[1], pace=False)
 print(sum(s.admit("k", Limit(rpm=int(sys.argv[2])), 1, 30)[0] == 0 for _ in range(40)))
 """
 
@@ -322,7 +344,7 @@ def test_eight_threads_and_two_processes_never_take_more_than_the_rpm(redis_serv
     admitted, start = [], threading.Barrier(8)
 
     def hammer():
-        s = RedisState(url)
+        s = RedisState(url, pace=False)  # the minute's window alone, hammered
         start.wait()
         admitted.append(sum(s.admit("k", Limit(rpm=rpm), 1, 30)[0] == 0 for _ in range(40)))
 
