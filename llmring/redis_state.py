@@ -15,7 +15,7 @@ import uuid
 from typing import Callable, Optional
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from .state import Limit, State
+from .state import Limit, State, pace_cap
 
 SOCKET_TIMEOUT = 0.5  # a dead or stalled Redis costs a call at most this, then the fallback takes over
 FAILURES_TTL = 3600  # breaker counts of a model nobody calls any more fade away
@@ -27,7 +27,7 @@ FRESH = 0.05  # seconds a worker acts on what Redis last said of a model's healt
 # a busy minute holds thousands of calls, too many to add up on each one), waiting (callers
 # asleep until room, scored by when they wake), last second (the same members scored by
 # admission time: the rpm is also paced, see State.admit). ARGV: rpm, tpm, concurrency (0:
-# none), tokens, lease ms, a fresh id, poll ms, the caller's id, 1 to pace. Returns {"0", ticket} or {ms
+# none), tokens, lease ms, a fresh id, poll ms, the caller's id, calls a second (0: not paced). Returns {"0", ticket} or {ms
 # to wait}. A full window tells each waiter a different time: the k-th asleep wakes when the
 # k-th oldest call leaves, not all of them at the first (which one would win, the rest asking
 # again).
@@ -67,8 +67,8 @@ if rpm > 0 then
     wait = math.max(wait, tonumber(s[2]) + WINDOW - now)
   end
   redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - 1000)
-  local b, cap = redis.call('ZCARD', KEYS[5]), math.ceil(rpm / 60)
-  if ARGV[9] == '1' and b >= cap then
+  local b, cap = redis.call('ZCARD', KEYS[5]), tonumber(ARGV[9])
+  if cap > 0 and b >= cap then
     local k = place(b, cap)
     local s = redis.call('ZRANGE', KEYS[5], k, k, 'WITHSCORES')
     wait = math.max(wait, tonumber(s[2]) + 1000 - now)
@@ -246,7 +246,7 @@ class RedisState(State):
         args = [limit.rpm or 0, limit.tpm or 0, limit.concurrency or 0, max(0, int(tokens)),
                 max(1, int(lease * 1000)), uuid.uuid4().hex, POLL * 1000,
                 f"{self._id}:{os.getpid()}:{threading.get_ident()}",  # one wait at a time per thread
-                int(self.pace)]
+                pace_cap(limit.rpm) if self.pace and limit.rpm else 0]
         got = self._admit(keys=self._limit_keys(key), args=args)
         if len(got) == 2:  # bytes, or str when the URL asks for decode_responses
             return 0.0, got[1] if isinstance(got[1], str) else got[1].decode()

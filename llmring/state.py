@@ -12,7 +12,8 @@ from collections import deque
 from typing import Callable, Optional
 
 WINDOW = 60.0  # rpm and tpm count the calls of the last minute
-PACE = 1.0  # and an rpm admits at most its 60th part (rounded up) in any second
+PACE = 1.0  # and an rpm admits at most pace_cap(rpm) calls in any second
+PACE_BURST = 10  # ...never fewer than this: a small rpm still lets a handful through at once
 POLL = 0.05  # how soon to ask again for a concurrency slot (its release time is unknown)
 
 
@@ -45,9 +46,9 @@ class State:
     def admit(self, key: str, limit: Limit, tokens: int, lease: float) -> tuple:
         """Take room for one call under `key`'s `limit` (requests and estimated `tokens` per
         minute over a sliding 60 s window, calls in flight; an rpm is also paced, at most
-        ceil(rpm / 60) calls admitted in any second, as providers enforce a minute's limit over
-        shorter periods too, and so that the calls of a busy minute do not all come at its
-        start and again 60 s later): `(0.0, ticket)` when admitted, or
+        `pace_cap(rpm)` calls admitted in any second, as providers enforce a minute's limit
+        over shorter periods too, and so that the calls of a busy minute do not all come at
+        its start and again 60 s later): `(0.0, ticket)` when admitted, or
         `(seconds, None)`: how long until room may be free, nothing taken. A ticket is handed
         back with `release`; a concurrency slot not released within `lease` seconds (a worker
         that died mid-call) frees itself. Must be atomic: two workers never both take the
@@ -73,6 +74,11 @@ class State:
     def cooling(self, key: str) -> float:
         """Seconds of cool-down `key` has left; 0 when none."""
         raise NotImplementedError
+
+
+def pace_cap(rpm: int) -> int:
+    """Calls an `rpm` admits in any second: its 60th part (rounded up), or PACE_BURST if more."""
+    return max(PACE_BURST, -(-rpm // 60))
 
 
 class Limit:
@@ -207,7 +213,7 @@ class _Window:
         waits = [0.0]
         if limit.rpm is not None:
             # room when all but rpm - 1 of the calls have left the window (and the last second)
-            for entries, cap, span in ((self.calls, limit.rpm, WINDOW), (self.recent, -(-limit.rpm // 60), PACE)):
+            for entries, cap, span in ((self.calls, limit.rpm, WINDOW), (self.recent, pace_cap(limit.rpm), PACE)):
                 n = len(entries)
                 if n >= cap and (pace or span == WINDOW):  # a place in line
                     waits.append(entries[min(n - 1, n - cap + len(self.waiting))][0] + span - now)
