@@ -27,10 +27,10 @@ FRESH = 0.05  # seconds a worker acts on what Redis last said of a model's healt
 # a busy minute holds thousands of calls, too many to add up on each one), waiting (callers
 # asleep until room, scored by when they wake), last second (the same members scored by
 # admission time: the rpm is also paced, see State.admit). ARGV: rpm, tpm, concurrency (0:
-# none), tokens, lease ms, a fresh id, poll ms, the caller's id, calls a second (0: not paced). Returns {"0", ticket} or {ms
-# to wait}. A full window tells each waiter a different time: the k-th asleep wakes when the
-# k-th oldest call leaves, not all of them at the first (which one would win, the rest asking
-# again).
+# none), tokens, lease ms, a fresh id, poll ms, the caller's id, calls a second (0: not
+# paced). Returns {"0", ticket} or {ms to wait}. A full window tells each waiter a different
+# time: the k-th asleep wakes when the k-th oldest call leaves, not all of them at the first
+# (which one would win, the rest asking again).
 _ADMIT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
