@@ -8,8 +8,6 @@ imported here only, when a Redis state is made (`pip install "llmring[redis]"`).
 
 from __future__ import annotations
 
-import os
-import threading
 import time
 import uuid
 from typing import Callable, Optional
@@ -24,13 +22,10 @@ FRESH = 0.05  # seconds a worker acts on what Redis last said of a model's healt
 
 # KEYS: window (sorted set of "id:tokens" scored by admission time, ms), in flight (sorted set
 # of the same members scored by lease end, ms), tokens (the window's total, kept as it changes:
-# a busy minute holds thousands of calls, too many to add up on each one), waiting (callers
-# asleep until room, scored by when they wake), last second (the same members scored by
-# admission time: the rpm is also paced, see State.admit). ARGV: rpm, tpm, concurrency (0:
-# none), tokens, lease ms, a fresh id, poll ms, the caller's id, calls a second (0: not
-# paced). Returns {"0", ticket} or {ms to wait}. A full window tells each waiter a different
-# time: the k-th asleep wakes when the k-th oldest call leaves, not all of them at the first
-# (which one would win, the rest asking again).
+# a busy minute holds thousands of calls, too many to add up on each one), last second (the
+# same members scored by admission time: an rpm is also paced, see State.admit). ARGV: rpm,
+# tpm, concurrency (0: none), tokens, lease ms, a fresh id, poll ms, calls a second (0: not
+# paced). Returns {"0", ticket} or {ms to wait}.
 _ADMIT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
@@ -39,15 +34,6 @@ local tokens, lease = tonumber(ARGV[4]), tonumber(ARGV[5])
 local WINDOW, POLL = 60000, tonumber(ARGV[7])
 local function tok(member) return tonumber(string.match(member, ':(%d+)$')) end
 local wait, used = 0, 0
-local ahead = nil
-local function place(n, cap)  -- which of n calls must leave for this caller's turn
-  if ahead == nil then
-    redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)  -- awake: asking again, or gone
-    redis.call('ZREM', KEYS[4], ARGV[8])
-    ahead = redis.call('ZCARD', KEYS[4])
-  end
-  return math.min(n - 1, n - cap + ahead)
-end
 if rpm > 0 or tpm > 0 then
   local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - WINDOW)
   if #gone > 0 then
@@ -62,15 +48,13 @@ end
 if rpm > 0 then
   local n = redis.call('ZCARD', KEYS[1])
   if n >= rpm then  -- room when all but rpm - 1 of them have left the window
-    local k = place(n, rpm)
-    local s = redis.call('ZRANGE', KEYS[1], k, k, 'WITHSCORES')
+    local s = redis.call('ZRANGE', KEYS[1], n - rpm, n - rpm, 'WITHSCORES')
     wait = math.max(wait, tonumber(s[2]) + WINDOW - now)
   end
-  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - 1000)
-  local b, cap = redis.call('ZCARD', KEYS[5]), tonumber(ARGV[9])
-  if cap > 0 and b >= cap then
-    local k = place(b, cap)
-    local s = redis.call('ZRANGE', KEYS[5], k, k, 'WITHSCORES')
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - 1000)
+  local b, cap = redis.call('ZCARD', KEYS[4]), tonumber(ARGV[8])
+  if cap > 0 and b >= cap then  -- room when all but cap - 1 of them are over a second old
+    local s = redis.call('ZRANGE', KEYS[4], b - cap, b - cap, 'WITHSCORES')
     wait = math.max(wait, tonumber(s[2]) + 1000 - now)
   end
 end
@@ -91,14 +75,7 @@ if conc > 0 then
     wait = math.max(wait, math.min(tonumber(s[2]) - now, POLL))
   end
 end
-if wait > 0 then
-  if rpm > 0 then
-    redis.call('ZADD', KEYS[4], now + wait, ARGV[8])
-    if redis.call('PTTL', KEYS[4]) < wait + 1000 then redis.call('PEXPIRE', KEYS[4], math.ceil(wait) + 1000) end
-  end
-  return {tostring(wait)}
-end
-redis.call('ZREM', KEYS[4], ARGV[8])
+if wait > 0 then return {tostring(wait)} end
 local ticket = ARGV[6] .. ':' .. ARGV[4]
 if rpm > 0 or tpm > 0 then
   redis.call('ZADD', KEYS[1], now, ticket)
@@ -107,8 +84,8 @@ if rpm > 0 or tpm > 0 then
   redis.call('PEXPIRE', KEYS[3], WINDOW + 1000)
 end
 if rpm > 0 then
-  redis.call('ZADD', KEYS[5], now, ticket)
-  redis.call('PEXPIRE', KEYS[5], 2000)
+  redis.call('ZADD', KEYS[4], now, ticket)
+  redis.call('PEXPIRE', KEYS[4], 2000)
 end
 if conc > 0 then
   redis.call('ZADD', KEYS[2], now + lease, ticket)
@@ -120,7 +97,7 @@ return {'0', ticket}
 # KEYS: as _ADMIT's. ARGV: ticket, tokens used ('' : keep the estimate).
 _RELEASE = """
 redis.call('ZREM', KEYS[2], ARGV[1])
-if ARGV[2] == '0' then redis.call('ZREM', KEYS[5], ARGV[1]) end  -- never made: not in the last second either
+if ARGV[2] == '0' then redis.call('ZREM', KEYS[4], ARGV[1]) end  -- never made: not in the last second either
 if redis.call('ZSCORE', KEYS[1], ARGV[1]) then  -- still in the window
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
@@ -196,14 +173,13 @@ class RedisState(State):
         self._peek, self._success = self.client.register_script(_PEEK), self.client.register_script(_SUCCESS)
         self.fresh, self.clock, self.pace = fresh, clock, pace  # pace: see State.admit
         self._seen: dict = {}  # ref -> (when asked, failures, rest ends, cool-down ends), this clock
-        self._id = uuid.uuid4().hex[:12]  # with the pid and thread: a caller's place in a waiting line
 
     def _key(self, kind: str, name: str) -> str:
         # The braces keep one name's keys in one slot of a Redis Cluster (scripts need that).
         return f"{self.prefix}{{{name}}}:{kind}"
 
     def _limit_keys(self, key: str) -> list:
-        return [self._key(kind, key) for kind in ("window", "inflight", "tokens", "waiting", "second")]
+        return [self._key(kind, key) for kind in ("window", "inflight", "tokens", "second")]
 
     def _health_keys(self, ref: str) -> list:
         return [self._key("failures", ref), self._key("rest", ref), self._key("cool", ref)]
@@ -245,7 +221,6 @@ class RedisState(State):
     def admit(self, key: str, limit: Limit, tokens: int, lease: float) -> tuple:
         args = [limit.rpm or 0, limit.tpm or 0, limit.concurrency or 0, max(0, int(tokens)),
                 max(1, int(lease * 1000)), uuid.uuid4().hex, POLL * 1000,
-                f"{self._id}:{os.getpid()}:{threading.get_ident()}",  # one wait at a time per thread
                 pace_cap(limit.rpm) if self.pace and limit.rpm else 0]
         got = self._admit(keys=self._limit_keys(key), args=args)
         if len(got) == 2:  # bytes, or str when the URL asks for decode_responses

@@ -150,12 +150,8 @@ class MemoryState(State):
             if w is None:
                 w = self._windows[key] = _Window()
             w.prune(now)
-            me = threading.get_ident()  # a thread waits for one call at a time
-            w.waiting.pop(me, None)
             wait = w.wait(limit, tokens, now, self.pace)
             if wait > 0:
-                if limit.rpm is not None:
-                    w.waiting[me] = now + wait
                 return wait, None
             self._tickets += 1
             ticket = str(self._tickets)
@@ -182,18 +178,16 @@ class MemoryState(State):
 
 
 class _Window:
-    """One key's calls of the last minute (oldest first), its calls in flight, and the threads
-    asleep until there is room (a full window tells each a different time: the k-th asleep
-    wakes when the k-th oldest call leaves, not all of them at the first)."""
+    """One key's calls of the last minute (oldest first), of the last second (for the pacing),
+    and its calls in flight."""
 
-    __slots__ = ("calls", "by_ticket", "tokens", "flying", "waiting", "recent")
+    __slots__ = ("calls", "by_ticket", "tokens", "flying", "recent")
 
     def __init__(self) -> None:
         self.calls: deque = deque()  # [time, tokens, ticket]
         self.by_ticket: dict = {}  # ticket -> its entry in calls, for the usage correction
         self.tokens = 0  # sum of tokens in calls
         self.flying: dict = {}  # ticket -> lease end
-        self.waiting: dict = {}  # thread -> when it wakes
         self.recent: deque = deque()  # (admission time, ticket) of the last second, for rpm pacing
 
     def prune(self, now: float) -> None:
@@ -205,8 +199,6 @@ class _Window:
             del self.flying[ticket]
         while self.recent and self.recent[0][0] <= now - PACE:
             self.recent.popleft()
-        for thread in [t for t, wakes in self.waiting.items() if wakes <= now]:  # awake: asking again, or gone
-            del self.waiting[thread]
 
     def wait(self, limit: Limit, tokens: int, now: float, pace: bool) -> float:
         """Seconds until a call of `tokens` fits, 0 when it fits now."""
@@ -215,8 +207,8 @@ class _Window:
             # room when all but rpm - 1 of the calls have left the window (and the last second)
             for entries, cap, span in ((self.calls, limit.rpm, WINDOW), (self.recent, pace_cap(limit.rpm), PACE)):
                 n = len(entries)
-                if n >= cap and (pace or span == WINDOW):  # a place in line
-                    waits.append(entries[min(n - 1, n - cap + len(self.waiting))][0] + span - now)
+                if n >= cap and (pace or span == WINDOW):
+                    waits.append(entries[n - cap][0] + span - now)
         # A call bigger than tpm counts as tpm: it waits for an empty window, not forever.
         excess = 0 if limit.tpm is None else self.tokens + min(tokens, limit.tpm) - limit.tpm
         if excess > 0:

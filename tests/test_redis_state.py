@@ -173,20 +173,6 @@ def test_rpm_room_comes_when_the_oldest_call_leaves_the_window(limits):
     assert 15 < wait <= 20  # the first call leaves the window in 20 s, not the second in 60
 
 
-def test_callers_asleep_for_room_are_each_told_when_their_turn_comes(limits):
-    limit = Limit(rpm=2)
-    limits.admit("k", limit, 1, 30)
-    age(limits, "k", 30)
-    limits.admit("k", limit, 1, 30)  # the two calls leave the window in 30 s and in 60 s
-    assert 25 < limits.admit("k", limit, 1, 30)[0] <= 30
-    assert 25 < limits.admit("k", limit, 1, 30)[0] <= 30  # asking again keeps its place
-    waits = []
-    other = threading.Thread(target=lambda: waits.append(limits.admit("k", limit, 1, 30)[0]))
-    other.start()
-    other.join()
-    assert 55 < waits[0] <= 60  # next in line: when the second call leaves, not with the first
-
-
 def test_an_rpm_is_paced_its_60th_part_a_second_and_a_call_never_made_frees_its_place(limits):
     limit = Limit(rpm=60 * 12)  # twelve a second
     for _ in range(11):
