@@ -151,7 +151,7 @@ class RedisState(State):
 
     A healthy model costs no round trip: what Redis said of a model's health (failures in a
     row, rest, cool-down) is trusted for `fresh` seconds, so back-to-back calls neither ask
-    before a try nor clear nothing after it; a worker asks again once that word is older.
+    before a try nor clear anything after it; a worker asks again once that word is older.
     So another worker's rest or cool-down is seen here at most `fresh` seconds late (a round
     trip costs ~50 us, a call at least a millisecond: asking more often than every `fresh`
     would cost more than it saves), while this process's own changes are seen at once.
