@@ -8,20 +8,24 @@ imported here only, when a Redis state is made (`pip install "llmring[redis]"`).
 
 from __future__ import annotations
 
+import time
 import uuid
-from typing import Optional
+from typing import Callable, Optional
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from .state import Limit, State
+from .state import Limit, State, pace_cap
 
 SOCKET_TIMEOUT = 0.5  # a dead or stalled Redis costs a call at most this, then the fallback takes over
 FAILURES_TTL = 3600  # breaker counts of a model nobody calls any more fade away
 POLL = 0.1  # full concurrency: room may come back any moment (a release), so ask again this soon
+FRESH = 0.05  # seconds a worker acts on what Redis last said of a model's health (see RedisState)
 
 # KEYS: window (sorted set of "id:tokens" scored by admission time, ms), in flight (sorted set
 # of the same members scored by lease end, ms), tokens (the window's total, kept as it changes:
-# a busy minute holds thousands of calls, too many to add up on each one). ARGV: rpm, tpm,
-# concurrency (0: none), tokens, lease ms, a fresh id, poll ms. Returns {"0", ticket} or {ms to wait}.
+# a busy minute holds thousands of calls, too many to add up on each one), last second (the
+# same members scored by admission time: an rpm is also paced, see State.admit). ARGV: rpm,
+# tpm, concurrency (0: none), tokens, lease ms, a fresh id, poll ms, calls a second (0: not
+# paced). Returns {"0", ticket} or {ms to wait}.
 _ADMIT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
@@ -46,6 +50,12 @@ if rpm > 0 then
   if n >= rpm then  -- room when all but rpm - 1 of them have left the window
     local s = redis.call('ZRANGE', KEYS[1], n - rpm, n - rpm, 'WITHSCORES')
     wait = math.max(wait, tonumber(s[2]) + WINDOW - now)
+  end
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - 1000)
+  local b, cap = redis.call('ZCARD', KEYS[4]), tonumber(ARGV[8])
+  if cap > 0 and b >= cap then  -- room when all but cap - 1 of them are over a second old
+    local s = redis.call('ZRANGE', KEYS[4], b - cap, b - cap, 'WITHSCORES')
+    wait = math.max(wait, tonumber(s[2]) + 1000 - now)
   end
 end
 if tpm > 0 and used > 0 and used + tokens > tpm then  -- an empty window admits even an oversized call
@@ -73,6 +83,10 @@ if rpm > 0 or tpm > 0 then
   redis.call('PEXPIRE', KEYS[1], WINDOW + 1000)
   redis.call('PEXPIRE', KEYS[3], WINDOW + 1000)
 end
+if rpm > 0 then
+  redis.call('ZADD', KEYS[4], now, ticket)
+  redis.call('PEXPIRE', KEYS[4], 2000)
+end
 if conc > 0 then
   redis.call('ZADD', KEYS[2], now + lease, ticket)
   if redis.call('PTTL', KEYS[2]) < lease + 1000 then redis.call('PEXPIRE', KEYS[2], math.ceil(lease) + 1000) end
@@ -80,9 +94,10 @@ end
 return {'0', ticket}
 """
 
-# KEYS: window, in flight, tokens. ARGV: ticket, tokens used ('' : keep the estimate).
+# KEYS: as _ADMIT's. ARGV: ticket, tokens used ('' : keep the estimate).
 _RELEASE = """
 redis.call('ZREM', KEYS[2], ARGV[1])
+if ARGV[2] == '0' then redis.call('ZREM', KEYS[4], ARGV[1]) end  -- never made: not in the last second either
 if redis.call('ZSCORE', KEYS[1], ARGV[1]) then  -- still in the window
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
@@ -128,14 +143,35 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 return redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
 """
 
+# KEYS: failures, rest, cool of one model. What a worker needs to know of it before a try.
+_PEEK = """
+return {tonumber(redis.call('GET', KEYS[1]) or '0'), redis.call('PTTL', KEYS[2]), redis.call('PTTL', KEYS[3])}
+"""
+
+# KEYS: failures, rest, cool of one model. It answered: forget its failures and rest; say
+# whether it is cooling (a success does not end a provider's "not before").
+_SUCCESS = """
+redis.call('DEL', KEYS[1], KEYS[2])
+return redis.call('PTTL', KEYS[3])
+"""
+
 
 class RedisState(State):
     """The State of everyone using the Redis at `url` (redis://, rediss:// or unix://). Keys
     start with `llmring:NAMESPACE:` (the URL's `?namespace=`, else "default"), so several apps
     can share one Redis. Nothing connects until the first call; errors are redis-py's own
-    (RedisError), which FallbackState turns into in-process state and one warning."""
+    (RedisError), which FallbackState turns into in-process state and one warning.
 
-    def __init__(self, url: str, *, socket_timeout: float = SOCKET_TIMEOUT) -> None:
+    A healthy model costs no round trip: what Redis said of a model's health (failures in a
+    row, rest, cool-down) is trusted for `fresh` seconds, so back-to-back calls neither ask
+    before a try nor clear anything after it; a worker asks again once that word is older.
+    So another worker's rest or cool-down is seen here at most `fresh` seconds late (a round
+    trip costs ~50 us, a call at least a millisecond: asking more often than every `fresh`
+    would cost more than it saves), while this process's own changes are seen at once.
+    Admitting under limits always asks Redis: that must be exact."""
+
+    def __init__(self, url: str, *, socket_timeout: float = SOCKET_TIMEOUT, fresh: float = FRESH,
+                 clock: Callable[[], float] = time.monotonic, pace: bool = True) -> None:
         import redis
         from redis.backoff import NoBackoff
         from redis.retry import Retry
@@ -147,22 +183,44 @@ class RedisState(State):
                                            socket_connect_timeout=socket_timeout, retry=Retry(NoBackoff(), 0))
         self._admit, self._release = self.client.register_script(_ADMIT), self.client.register_script(_RELEASE)
         self._failure, self._cool = self.client.register_script(_FAILURE), self.client.register_script(_COOL)
+        self._peek, self._success = self.client.register_script(_PEEK), self.client.register_script(_SUCCESS)
+        self.fresh, self.clock, self.pace = fresh, clock, pace  # pace: see State.admit
+        self._seen: dict = {}  # ref -> (when asked, failures, rest ends, cool-down ends), this clock
 
     def _key(self, kind: str, name: str) -> str:
         # The braces keep one name's keys in one slot of a Redis Cluster (scripts need that).
         return f"{self.prefix}{{{name}}}:{kind}"
 
     def _limit_keys(self, key: str) -> list:
-        return [self._key("window", key), self._key("inflight", key), self._key("tokens", key)]
+        return [self._key(kind, key) for kind in ("window", "inflight", "tokens", "second")]
+
+    def _health_keys(self, ref: str) -> list:
+        return [self._key("failures", ref), self._key("rest", ref), self._key("cool", ref)]
+
+    def _known(self, ref: str) -> tuple:
+        """What Redis said of `ref` less than `fresh` seconds ago, else what it says now."""
+        asked = self.clock()
+        seen = self._seen.get(ref)
+        if seen is None or asked - seen[0] >= self.fresh:
+            failures, rest, cool = self._peek(keys=self._health_keys(ref))
+            now = self.clock()
+            seen = self._seen[ref] = (asked, int(failures), now + max(0, rest) / 1000, now + max(0, cool) / 1000)
+        return seen
 
     # -- circuit breaker ------------------------------------------------------------------------
     def failure(self, ref: str) -> int:
+        self._seen.pop(ref, None)
         return int(self._failure(keys=[self._key("failures", ref)], args=[FAILURES_TTL]))
 
     def success(self, ref: str) -> None:
-        self.client.delete(self._key("failures", ref), self._key("rest", ref))
+        seen, now = self._seen.get(ref), self.clock()
+        if seen is not None and now - seen[0] < self.fresh and seen[1] == 0 and seen[2] <= now:
+            return  # nothing to forget, as far as Redis said a moment ago
+        cool = self._success(keys=self._health_keys(ref))
+        self._seen[ref] = (now, 0, now, self.clock() + max(0, cool) / 1000)
 
     def rest(self, ref: str, seconds: float) -> None:
+        self._seen.pop(ref, None)
         ms = int(seconds * 1000)
         if ms > 0:
             self.client.set(self._key("rest", ref), b"1", px=ms)
@@ -170,12 +228,13 @@ class RedisState(State):
             self.client.delete(self._key("rest", ref))
 
     def resting(self, ref: str) -> float:
-        return self._ttl(self._key("rest", ref))
+        return max(0.0, self._known(ref)[2] - self.clock())
 
     # -- limits and cool-downs ------------------------------------------------------------------
     def admit(self, key: str, limit: Limit, tokens: int, lease: float) -> tuple:
         args = [limit.rpm or 0, limit.tpm or 0, limit.concurrency or 0, max(0, int(tokens)),
-                max(1, int(lease * 1000)), uuid.uuid4().hex, POLL * 1000]
+                max(1, int(lease * 1000)), uuid.uuid4().hex, POLL * 1000,
+                pace_cap(limit.rpm) if self.pace and limit.rpm else 0]
         got = self._admit(keys=self._limit_keys(key), args=args)
         if len(got) == 2:  # bytes, or str when the URL asks for decode_responses
             return 0.0, got[1] if isinstance(got[1], str) else got[1].decode()
@@ -186,12 +245,13 @@ class RedisState(State):
         self._release(keys=self._limit_keys(key), args=[ticket, used])
 
     def cool(self, key: str, seconds: float) -> None:
+        self._seen.pop(key, None)
         ms = int(seconds * 1000)
         if ms > 0:
             self._cool(keys=[self._key("cool", key)], args=[ms])
 
     def cooling(self, key: str) -> float:
-        return self._ttl(self._key("cool", key))
+        return max(0.0, self._known(key)[3] - self.clock())
 
     # -- spend against budgets -------------------------------------------------------------------
     def spent(self, key: str) -> Optional[float]:
@@ -213,10 +273,6 @@ class RedisState(State):
         return scripts
 
     # -- helpers --------------------------------------------------------------------------------
-    def _ttl(self, key: str) -> float:
-        ms = self.client.pttl(key)
-        return ms / 1000 if ms > 0 else 0.0
-
     def close(self) -> None:
         self.client.close()
 

@@ -12,6 +12,8 @@ from collections import deque
 from typing import Callable, Optional
 
 WINDOW = 60.0  # rpm and tpm count the calls of the last minute
+PACE = 1.0  # and an rpm admits at most pace_cap(rpm) calls in any second
+PACE_BURST = 10  # ...never fewer than this: a small rpm still lets a handful through at once
 POLL = 0.05  # how soon to ask again for a concurrency slot (its release time is unknown)
 
 
@@ -43,7 +45,10 @@ class State:
     # -- client-side limits and shared cool-downs ([limits.*] in the lockfile) ------------------
     def admit(self, key: str, limit: Limit, tokens: int, lease: float) -> tuple:
         """Take room for one call under `key`'s `limit` (requests and estimated `tokens` per
-        minute over a sliding 60 s window, calls in flight): `(0.0, ticket)` when admitted, or
+        minute over a sliding 60 s window, calls in flight; an rpm is also paced, at most
+        `pace_cap(rpm)` calls admitted in any second, as providers enforce a minute's limit
+        over shorter periods too, and so that the calls of a busy minute do not all come at
+        its start and again 60 s later): `(0.0, ticket)` when admitted, or
         `(seconds, None)`: how long until room may be free, nothing taken. A ticket is handed
         back with `release`; a concurrency slot not released within `lease` seconds (a worker
         that died mid-call) frees itself. Must be atomic: two workers never both take the
@@ -87,6 +92,11 @@ class State:
         raise NotImplementedError
 
 
+def pace_cap(rpm: int) -> int:
+    """Calls an `rpm` admits in any second: its 60th part (rounded up), or PACE_BURST if more."""
+    return max(PACE_BURST, -(-rpm // 60))
+
+
 class Limit:
     """A `[limits.KEY]` table: requests per minute, tokens per minute, calls in flight (None:
     no limit of that kind)."""
@@ -108,10 +118,11 @@ class Limit:
 
 
 class MemoryState(State):
-    """The default: state of this process only, thread-safe. `clock` is injectable for tests."""
+    """The default: state of this process only, thread-safe. `clock` is injectable for tests;
+    `pace=False` admits a whole rpm at once (see admit)."""
 
-    def __init__(self, clock: Optional[Callable[[], float]] = None) -> None:
-        self.clock = clock or time.monotonic
+    def __init__(self, clock: Optional[Callable[[], float]] = None, *, pace: bool = True) -> None:
+        self.clock, self.pace = clock or time.monotonic, pace
         self._lock = threading.Lock()
         self._failures: dict = {}
         self._until: dict = {}
@@ -133,7 +144,7 @@ class MemoryState(State):
     def forked(self) -> None:
         # The child starts empty: the parent's calls in flight do not exist here, so nothing
         # they counted may hold room, and its lock may be held by a thread that is gone.
-        self.__init__(self.clock)  # type: ignore[misc]
+        self.__init__(self.clock, pace=self.pace)  # type: ignore[misc]
 
     def __reduce__(self) -> tuple:
         # Pickled (a Ring sent to another process or machine), it arrives empty: what this
@@ -156,13 +167,13 @@ class MemoryState(State):
             if w is None:
                 w = self._windows[key] = _Window()
             w.prune(now)
-            wait = w.wait(limit, tokens, now)
+            wait = w.wait(limit, tokens, now, self.pace)
             if wait > 0:
                 return wait, None
             self._tickets += 1
             ticket = str(self._tickets)
             w.take(ticket, tokens if limit.rpm or limit.tpm else None, now,
-                   now + lease if limit.concurrency else None)
+                   now + lease if limit.concurrency else None, limit.rpm is not None)
             return 0.0, ticket
 
     def release(self, key: str, ticket: str, tokens_used: Optional[int]) -> None:
@@ -208,15 +219,17 @@ class MemoryState(State):
 
 
 class _Window:
-    """One key's calls of the last minute (oldest first) and its calls in flight."""
+    """One key's calls of the last minute (oldest first), of the last second (for the pacing),
+    and its calls in flight."""
 
-    __slots__ = ("calls", "by_ticket", "tokens", "flying")
+    __slots__ = ("calls", "by_ticket", "tokens", "flying", "recent")
 
     def __init__(self) -> None:
         self.calls: deque = deque()  # [time, tokens, ticket]
         self.by_ticket: dict = {}  # ticket -> its entry in calls, for the usage correction
         self.tokens = 0  # sum of tokens in calls
         self.flying: dict = {}  # ticket -> lease end
+        self.recent: deque = deque()  # (admission time, ticket) of the last second, for rpm pacing
 
     def prune(self, now: float) -> None:
         while self.calls and self.calls[0][0] <= now - WINDOW:
@@ -225,13 +238,18 @@ class _Window:
             self.by_ticket.pop(ticket, None)
         for ticket in [t for t, end in self.flying.items() if end <= now]:  # a worker that died mid-call
             del self.flying[ticket]
+        while self.recent and self.recent[0][0] <= now - PACE:
+            self.recent.popleft()
 
-    def wait(self, limit: Limit, tokens: int, now: float) -> float:
+    def wait(self, limit: Limit, tokens: int, now: float, pace: bool) -> float:
         """Seconds until a call of `tokens` fits, 0 when it fits now."""
         waits = [0.0]
-        if limit.rpm is not None and len(self.calls) >= limit.rpm:
-            # room when all but rpm - 1 of the calls have left the window
-            waits.append(self.calls[len(self.calls) - limit.rpm][0] + WINDOW - now)
+        if limit.rpm is not None:
+            # room when all but rpm - 1 of the calls have left the window (and the last second)
+            for entries, cap, span in ((self.calls, limit.rpm, WINDOW), (self.recent, pace_cap(limit.rpm), PACE)):
+                n = len(entries)
+                if n >= cap and (pace or span == WINDOW):
+                    waits.append(entries[n - cap][0] + span - now)
         # A call bigger than tpm counts as tpm: it waits for an empty window, not forever.
         excess = 0 if limit.tpm is None else self.tokens + min(tokens, limit.tpm) - limit.tpm
         if excess > 0:
@@ -244,7 +262,9 @@ class _Window:
             waits.append(min(POLL, min(self.flying.values()) - now))
         return max(waits)
 
-    def take(self, ticket: str, tokens: Optional[int], now: float, lease_end: Optional[float]) -> None:
+    def take(self, ticket: str, tokens: Optional[int], now: float, lease_end: Optional[float], paced: bool) -> None:
+        if paced:
+            self.recent.append((now, ticket))
         if tokens is not None:  # None: no rpm or tpm, nothing to count over the minute
             entry = [now, tokens, ticket]
             self.calls.append(entry)
@@ -255,6 +275,8 @@ class _Window:
 
     def give_back(self, ticket: str, tokens_used: Optional[int], now: float) -> None:
         self.flying.pop(ticket, None)
+        if tokens_used == 0:  # never made: not in the last second either
+            self.recent = deque(e for e in self.recent if e[1] != ticket)
         entry = self.by_ticket.get(ticket)
         if entry is None:
             return

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -19,6 +20,11 @@ from typing import Any, Callable, Optional
 from . import lockfile as lf_mod
 from .exceptions import LockfileError
 from .lockfile import Lockfile
+
+# How long a stat of the lockfile stays good. Resolving thousands of aliases a second must not
+# stat the file for each: an edit by another process is seen up to this late (Linux's file
+# times are as coarse as ~4 ms anyway); edits through the store are seen at once.
+CHECK_EVERY = 0.005
 
 
 def write_target(file: Optional[lf_mod.PathLike] = None, env: Optional[Mapping] = None) -> Path:
@@ -33,11 +39,13 @@ def write_target(file: Optional[lf_mod.PathLike] = None, env: Optional[Mapping] 
 
 class LockfileStore:
     """One lockfile, found by the reading rule, parsed once and re-read when its size, time or
-    inode changes. `on_change()` is called whenever what was read may be out of date, so the
-    owner can drop what it derived from it (resolved aliases, providers). Thread-safe."""
+    inode changes (looked at most every `check_every` seconds: 0 looks on every use).
+    `on_change()` is called whenever what was read may be out of date, so the owner can drop
+    what it derived from it (resolved aliases, providers). Thread-safe."""
 
     def __init__(self, path: Optional[lf_mod.PathLike] = None, *,
-                 on_change: Optional[Callable[[], None]] = None, package: Optional[str] = None) -> None:
+                 on_change: Optional[Callable[[], None]] = None, package: Optional[str] = None,
+                 check_every: float = CHECK_EVERY, clock: Callable[[], float] = time.monotonic) -> None:
         self.package = package
         self._resource: Any = None  # the package's lockfile when it is not a plain file (a zip)
         if package is not None and path is None and not os.environ.get(lf_mod.ENV_PATH):
@@ -48,6 +56,8 @@ class LockfileStore:
         self._lock = threading.RLock()
         self._lockfile: Optional[Lockfile] = None
         self._stamp: Any = None
+        self.check_every, self.clock = check_every, clock
+        self._checked = float("-inf")  # when the file was last looked at
 
     @property
     def path(self) -> Path:
@@ -66,13 +76,18 @@ class LockfileStore:
         return self.path
 
     def current(self) -> Lockfile:
-        """The parsed lockfile, re-read when the file changed on disk (one stat per call)."""
+        """The parsed lockfile, re-read when the file changed on disk (at most one stat per
+        `check_every` seconds)."""
+        now, lf = self.clock(), self._lockfile
+        if lf is not None and now - self._checked < self.check_every:
+            return lf
         try:
-            st = self.path.stat()
+            st = os.stat(self.path)
             stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
         except OSError:
             stamp = None
         with self._lock:
+            self._checked = now
             if self._lockfile is None or stamp != self._stamp:
                 self._lockfile = self._read()
                 self._stamp = stamp

@@ -66,7 +66,7 @@ def age(s, key, seconds):
     if isinstance(s, MemoryState):
         s.clock.now += seconds
         return
-    for kind in ("window", "inflight"):
+    for kind in ("window", "inflight", "second"):
         k = s._key(kind, key)
         for member, score in s.client.zrange(k, 0, -1, withscores=True):
             s.client.zadd(k, {member: score - seconds * 1000})
@@ -102,10 +102,61 @@ def test_rests_and_failure_counts_expire_in_redis(redis_state):
     assert wait_for(lambda: redis_state.resting(REF) == 0, 30)
 
 
+def commands(redis_state):
+    """How many commands the server has run (INFO itself left out): grows with every round trip."""
+    stats = redis_state.client.info("commandstats")
+    return sum(v["calls"] for k, v in stats.items() if k != "cmdstat_info")
+
+
+def test_a_healthy_model_called_again_soon_costs_no_round_trip(redis_server):
+    clock = Clock()
+    s = RedisState(redis_server.fresh_url(), clock=clock)
+    assert s.resting(REF) == 0 and s.cooling(REF) == 0  # asks Redis: one round trip for both
+    before = commands(s)
+    for _ in range(5):  # what a call asks before its try and says after it
+        assert s.resting(REF) == 0 and s.cooling(REF) == 0
+        s.success(REF)
+        clock.now += s.fresh / 10
+    assert commands(s) == before
+    clock.now += s.fresh  # the word from Redis is old now: ask again
+    assert s.resting(REF) == 0
+    assert commands(s) > before
+
+
+def test_another_workers_rest_and_cool_down_are_seen_within_fresh_and_ones_own_at_once(redis_server):
+    url, clock = redis_server.fresh_url(), Clock()
+    mine, other = RedisState(url, clock=clock), RedisState(url)
+    assert mine.resting(REF) == 0 and mine.cooling(REF) == 0
+    other.rest(REF, 30)
+    other.cool(REF, 20)
+    assert mine.resting(REF) == 0  # trusted for `fresh` seconds: the documented lag
+    clock.now += mine.fresh + 0.001
+    assert 0 < mine.resting(REF) <= 30 and 0 < mine.cooling(REF) <= 20
+    mine.success(REF)  # it answered here: rest over for everyone, the cool-down is the provider's
+    assert mine.resting(REF) == 0 and other.resting(REF) == 0 and mine.cooling(REF) > 0
+    mine.rest("b:m", 30)
+    mine.cool("c:m", 10)
+    assert mine.resting("b:m") > 0 and mine.cooling("c:m") > 0  # no clock moved: its own, at once
+
+
+def test_a_success_clears_failures_another_worker_counted_once_the_word_is_old(redis_server):
+    url, clock = redis_server.fresh_url(), Clock()
+    mine, other = RedisState(url, clock=clock), RedisState(url)
+    assert mine.resting(REF) == 0
+    other.failure(REF)
+    other.failure(REF)
+    clock.now += mine.fresh + 0.001
+    mine.success(REF)
+    assert other.failure(REF) == 1  # the two before were forgotten
+    mine.failure(REF)  # its own failure: the next success must reach Redis, however soon
+    mine.success(REF)
+    assert other.failure(REF) == 1
+
+
 # -- limits ---------------------------------------------------------------------------------------
 def test_rpm_admits_up_to_the_limit_then_says_how_long_until_room(limits):
     limit = Limit(rpm=3)
-    assert all(limits.admit("openai", limit, 10, 30)[0] == 0 for _ in range(3))
+    assert all(limits.admit("openai", limit, 10, 30)[0] == 0 for _ in range(3))  # a small rpm is not paced
     wait, ticket = limits.admit("openai", limit, 10, 30)
     assert ticket is None and 55 < wait <= 60
     age(limits, "openai", 61)  # the window slides: the three calls are more than a minute old
@@ -120,6 +171,26 @@ def test_rpm_room_comes_when_the_oldest_call_leaves_the_window(limits):
     limits.admit("k", limit, 1, 30)
     wait, _ = limits.admit("k", limit, 1, 30)
     assert 15 < wait <= 20  # the first call leaves the window in 20 s, not the second in 60
+
+
+def test_an_rpm_is_paced_its_60th_part_a_second_and_a_call_never_made_frees_its_place(limits):
+    limit = Limit(rpm=60 * 12)  # twelve a second
+    for _ in range(11):
+        assert limits.admit("k", limit, 1, 30)[0] == 0
+    _, ticket = limits.admit("k", limit, 1, 30)
+    wait, refused = limits.admit("k", limit, 1, 30)
+    assert refused is None and 0 < wait <= 1
+    limits.release("k", ticket, 0)  # never made
+    assert limits.admit("k", limit, 1, 30)[0] == 0
+    assert limits.admit("k", limit, 1, 30)[1] is None
+    age(limits, "k", 1)
+    assert limits.admit("k", limit, 1, 30)[0] == 0
+
+
+def test_without_pacing_a_whole_rpm_is_admitted_at_once(redis_server):
+    for s in (MemoryState(Clock(), pace=False), RedisState(redis_server.fresh_url(), pace=False)):
+        assert all(s.admit("k", Limit(rpm=30), 1, 30)[0] == 0 for _ in range(30))
+        assert s.admit("k", Limit(rpm=30), 1, 30)[1] is None
 
 
 def test_tpm_counts_the_estimate_and_the_usage_reported_replaces_it(limits):
@@ -222,7 +293,7 @@ def test_keys_are_prefixed_and_namespaces_are_separate(redis_server):
     a.cool("openai", 30)
     assert b.admit("openai", Limit(rpm=1), 5, 30)[0] == 0 and b.cooling("openai") == 0
     keys = a.client.keys(a.prefix + "*")
-    assert len(keys) == 5 and all(k.startswith(b"llmring:t") for k in keys)
+    assert len(keys) == 6 and all(k.startswith(b"llmring:t") for k in keys)
     assert all(a.client.pttl(k) > 0 for k in keys)  # nothing is left behind for ever
 
 
@@ -245,7 +316,7 @@ HAMMER = """
 import sys
 from llmring.redis_state import RedisState
 from llmring.state import Limit
-s = RedisState(sys.argv[1])
+s = RedisState(sys.argv[1], pace=False)
 print(sum(s.admit("k", Limit(rpm=int(sys.argv[2])), 1, 30)[0] == 0 for _ in range(40)))
 """
 
@@ -257,7 +328,7 @@ def test_eight_threads_and_two_processes_never_take_more_than_the_rpm(redis_serv
     admitted, start = [], threading.Barrier(8)
 
     def hammer():
-        s = RedisState(url)
+        s = RedisState(url, pace=False)  # the minute's window alone, hammered
         start.wait()
         admitted.append(sum(s.admit("k", Limit(rpm=rpm), 1, 30)[0] == 0 for _ in range(40)))
 
