@@ -7,7 +7,6 @@ default profile (Lockfile.chain). A pinned binding resolves to its pinned snapsh
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any, Optional
 
@@ -42,22 +41,20 @@ class Resolution:
 
 
 class Resolver:
-    """Resolves targets against a store's lockfile; results are cached until the file changes
-    (the store calls `clear`)."""
+    """Resolves targets against a store's lockfile. Results are remembered per lockfile object:
+    when the store reads the file again, what was resolved from the old one is never served
+    (no lock needed: a thread that resolved from the old file files its answer under it)."""
 
     def __init__(self, store: LockfileStore, profile: Optional[str] = None) -> None:
         self.store, self.profile = store, profile
-        self._lock = threading.Lock()
-        self._cache: dict = {}
+        self._memo: tuple = (None, {})  # (lockfile, {profile: ({target: Resolution}, chain)})
 
     def clear(self) -> None:
-        with self._lock:
-            self._cache.clear()
+        self._memo = (None, {})
 
     def forked(self) -> None:
-        """In a child process after fork: a new lock and an empty cache."""
-        self._lock = threading.Lock()
-        self._cache = {}
+        """In a child process after fork: nothing is shared with the parent's resolutions."""
+        self.clear()
 
     def profile_name(self, lf: Lockfile, profile: Optional[str] = None) -> str:
         return lf_mod.choose_profile(lf, profile or self.profile)
@@ -71,20 +68,24 @@ class Resolver:
             return Resolution(target, [target.strip()])
         lf = self.store.current()
         name = self.profile_name(lf, profile)
-        with self._lock:
-            hit = self._cache.get((target, name))
-        if hit is not None:
-            return hit
-        if name not in lf.profiles and lf.profiles:
-            lf.profile(name)  # raises: lists the profiles there are
-        found = lf.find(target, name)
-        if found is None:
-            raise self._not_found(lf, target, name)
-        binding, source = found
-        chain = tuple(lf.chain(name))
-        res = Resolution(target, called_models(binding), source, target, binding, self.store.path, chain)
-        with self._lock:
-            self._cache[(target, name)] = res
+        seen, memo = self._memo
+        if seen is not lf:
+            memo = {}
+            self._memo = (lf, memo)
+        per_profile = memo.get(name)
+        if per_profile is None:
+            if name not in lf.profiles and lf.profiles:
+                lf.profile(name)  # raises: lists the profiles there are
+            per_profile = memo[name] = ({}, tuple(lf.chain(name)))
+        known, chain = per_profile
+        res = known.get(target)
+        if res is None:
+            found = lf.find(target, name)
+            if found is None:
+                raise self._not_found(lf, target, name)
+            binding, source = found
+            res = known[target] = Resolution(target, called_models(binding), source, target, binding,
+                                              self.store.path, chain)
         return res
 
     def list_aliases(self, profile: Optional[str] = None) -> dict:
