@@ -64,12 +64,13 @@ class Limiter:
         self.state, self.limits, self.clock, self.sleep = state, limits, clock, sleep
 
     def take(self, ref: str, tokens: int, lease: float, patience: Optional[float],
-             cool_patience: Optional[float]) -> tuple:
+             cool_patience: Optional[float], written: Optional[str] = None) -> tuple:
         """(Hold, "") once `ref` may be called, after waiting if need be; (None, why) when the
         wait would take more than `patience` seconds for a limit, `cool_patience` for a
-        cool-down (None: wait as long as it takes)."""
+        cool-down (None: wait as long as it takes). `written`: the name the lockfile gives the
+        model when `ref` is its pinned snapshot; `[limits."that name"]` counts it too."""
         limits = self.limits()
-        keys = [(key, limits[key]) for key in (ref.partition(":")[0], ref) if key in limits]
+        keys = [(key, limits[key]) for key in dict.fromkeys((ref.partition(":")[0], ref, written)) if key in limits]
         now = self.clock()
         give_up = None if patience is None else now + patience
         cool_give_up = None if cool_patience is None else now + cool_patience

@@ -48,6 +48,14 @@ def _plain(value: Any) -> Any:
     return str(value)  # TOML dates and times
 
 
+def written_as(b: Optional[Binding]) -> dict:
+    """Each pinned snapshot a call to this binding makes -> the model id the binding names
+    (so `[limits."openai:gpt-4o"]` also holds the calls to its pinned snapshot)."""
+    if b is None or b.pin is None:
+        return {}
+    return {s: m for m in b.models if (s := b.pin.snapshot(m)) and s != m}
+
+
 def called_models(b: Binding) -> list:
     """The models a call to this binding tries: each pinned snapshot instead of its floating id."""
     if b.pin is None:

@@ -13,7 +13,7 @@ from typing import Any, Optional
 from . import lockfile as lf_mod
 from .exceptions import AliasNotFoundError, ConfigurationError, MissingAliasesError
 from .lockfile import Lockfile
-from .pins import called_models
+from .pins import called_models, written_as
 from .refs import alias_problem, is_ref, ref_problem
 from .store import LockfileStore
 
@@ -30,6 +30,11 @@ class Resolution:
                  binding: Any = None, lockfile: Optional[Path] = None, chain: tuple = ()) -> None:
         self.target, self.models, self.profile, self.alias = target, models, profile, alias
         self.binding, self.lockfile, self.chain = binding, lockfile, chain
+
+    @property
+    def written_as(self) -> dict:
+        """Each pinned snapshot this leads to -> the model id the binding names."""
+        return written_as(self.binding)
 
     @property
     def inherited(self) -> bool:

@@ -315,7 +315,7 @@ class Ring:
         tokens = estimate(request) if self.store.loaded().limits else 0
         try:
             return self.walker.walk(res.target, res.models, prepare.needs(request, requires), request.timeout,
-                                    call, tokens, hold, budget.gate(self.budgets, res))
+                                    call, tokens, hold, budget.gate(self.budgets, res), res.written_as)
         except AllModelsFailedError as e:
             observe.finished(record.make(begun[0], time.monotonic() - begun[1], res, stream=hold,
                                          attempts=e.attempts, error_kind=e.kind, request=request))

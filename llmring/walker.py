@@ -48,14 +48,16 @@ class Walker:
 
     def walk(self, target: str, models: list, needs: list, timeout: Optional[float],
              call: Callable[[Any, str, TryTimeout], Any], tokens: int = 0, hold: bool = False,
-             gate: Any = None) -> Outcome:
+             gate: Any = None, written_as: Optional[dict] = None) -> Outcome:
         """Try `models` in order; return the first answer, or raise AllModelsFailedError with
         every attempt. `timeout` is the deadline of the whole walk in seconds (or None). A try
         is a chat, or a stream up to its first chunk: either is bounded as a whole. Each try
         first takes room under the lockfile's limits for an estimated `tokens`; with `hold`
         (a stream) the answer keeps that room until the caller releases `Outcome.hold`. `gate`
         (a budget.Gate, None without a budget) holds back paid models once the alias's budget is
-        spent; when no model answered after that, the walk raises BudgetExceededError."""
+        spent; when no model answered after that, the walk raises BudgetExceededError.
+        `written_as` maps a model called under another name than the lockfile's (a pinned
+        snapshot) to that name, whose limits apply to it too."""
         attempts: list = []
         t0 = self.clock()
         deadline = None if timeout is None else t0 + timeout
@@ -67,7 +69,8 @@ class Walker:
                 continue
             model = ref.partition(":")[2]
             for retry in range(self.retry.max_retries + 1):
-                held = self._room(ref, tokens, deadline, last, hold, attempts, t0)
+                held = self._room(ref, tokens, deadline, last, hold, attempts, t0,
+                                  written_as.get(ref) if written_as else None)
                 if held is None:
                     break
                 budget = self._budget(deadline, last)
@@ -109,7 +112,7 @@ class Walker:
         raise gate.error(target, attempts) if gate is not None and gate.over else all_failed(target, attempts)
 
     def _room(self, ref: str, tokens: int, deadline: Optional[float], last: bool, hold: bool,
-              attempts: list, t0: float) -> Any:
+              attempts: list, t0: float, written: Optional[str] = None) -> Any:
         """Room under the limits for one try of `ref`, waiting within its share of the deadline
         (a cool-down: no longer than a Retry-After the retry policy waits for, unless it is the
         last model); None after recording a skip when the wait would be longer."""
@@ -120,7 +123,7 @@ class Walker:
             lease = (STREAM_LEASE if left is None else left) + LEASE_MARGIN
         else:
             lease = self._budget(deadline, last) + LEASE_MARGIN
-        held, why = self.limiter.take(ref, tokens, lease, patience, cool_patience)
+        held, why = self.limiter.take(ref, tokens, lease, patience, cool_patience, written)
         if held is None:
             attempts.append(Attempt(ref, "rate_limit", skipped=True, message=why, at=self.clock() - t0))
         return held

@@ -196,6 +196,24 @@ def test_a_pinned_binding_calls_the_snapshot_and_says_so(tmp_path, server, monke
     assert response.cost is not None  # priced at the snapshot's row
 
 
+def test_a_limit_written_for_the_floating_id_holds_its_pinned_snapshot(tmp_path, server, monkeypatch):
+    # [limits."openai:gpt-4o"] was reviewed against the id the binding names; pinning must
+    # not let the calls to its snapshot escape it.
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url + "/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    server.add("POST", "/v1/chat/completions", openai_answer("one"), openai_answer("two"))
+    path = one_alias(tmp_path, ["openai:gpt-4o", "mock:echo"], head='[limits."openai:gpt-4o"]\nrpm = 1\n')
+    ring = Ring(path)
+    ring.pin()
+    assert ring.chat("a", "hi", timeout=5).model == "openai:gpt-4o-2024-08-06"
+    second = ring.chat("a", "hi", timeout=5)
+    assert second.model == "mock:echo"
+    assert (second.attempts[0].model, second.attempts[0].kind, second.attempts[0].skipped) == (
+        "openai:gpt-4o-2024-08-06", "rate_limit", True)
+    assert '[limits."openai:gpt-4o"]' in second.attempts[0].message
+    assert len(server.requests) == 1
+
+
 def test_a_model_the_pin_knows_no_snapshot_for_is_called_as_written(tmp_path):
     path = one_alias(tmp_path, ["mock:echo"])
     ring = Ring(path)
