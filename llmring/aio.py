@@ -162,6 +162,12 @@ class AsyncRing:
     def explain(self, alias: str, profile: Optional[str] = None) -> Any:
         return self.ring.explain(alias, profile)
 
+    def pin(self, profile: Optional[str] = None) -> list:
+        return self.ring.pin(profile)
+
+    def drift(self, profile: Optional[str] = None) -> list:
+        return self.ring.drift(profile)
+
     def bind_alias(self, alias: str, models: Union[str, list], profile: Optional[str] = None, *,
                    description: Optional[str] = None, params: Optional[dict] = None,
                    requires: Optional[list] = None) -> Binding:

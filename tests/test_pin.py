@@ -349,3 +349,13 @@ def test_a_pinned_lockfile_round_trips_through_to_dict(tmp_path):
     assert data["profiles"]["default"]["bindings"][0]["pin"]["models"][2] == {
         "model": "mock:echo", "snapshot": None, "input": None, "output": None, "context_window": None}
     assert lockfile.Lockfile.from_dict(data) == lf
+
+
+def test_async_ring_pins_and_reports_drift_like_ring(tmp_path):
+    from llmring import AsyncRing
+
+    path = one_alias(tmp_path, ["openai:gpt-4o", "mock:echo"])
+    with AsyncRing(path) as ring:
+        assert [str(d) for d in ring.drift()] and ring.pin() == [("default", "a")]
+        assert ring.drift() == []
+        assert ring.resolve("a").models == ["openai:gpt-4o-2024-08-06", "mock:echo"]
