@@ -394,7 +394,6 @@ def test_with_redis_down_the_budget_is_counted_in_process_with_one_warning(tmp_p
 
 # -- the real usage log as the baseline (needs llmring.usage, issue 12 part 1) ---------------------------
 def test_a_restart_does_not_reset_the_budget(tmp_path, paid, monkeypatch):
-    pytest.importorskip("llmring.usage")
     monkeypatch.delenv("LLMRING_USAGE")
     monkeypatch.setenv("LLMRING_USAGE_DB", str(tmp_path / "usage.db"))
     path = budget_lockfile(tmp_path, paid, "budget = { usd_per_day = 2 }")
