@@ -11,8 +11,8 @@ chunks (chunked transfer encoding, optional pause between chunks), wait before a
 from __future__ import annotations
 
 import json
-import sys
 import socket
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
