@@ -8,6 +8,7 @@ sinks are found on the first finished call, so `import llmring` pays nothing for
 from __future__ import annotations
 
 import importlib
+import os
 import threading
 from typing import Any, Callable, Optional
 
@@ -17,9 +18,24 @@ BUILTIN: tuple = (
     "llmring.otel:sink",
 )
 
+ENV_TEXT = "LLMRING_USAGE_TEXT"
+
 _lock = threading.Lock()
 _sinks: Optional[list] = None
 _complained: set = set()
+
+
+def keep_text() -> bool:
+    """Whether the user opted in to recording prompt and answer text (LLMRING_USAGE_TEXT=on)."""
+    return os.environ.get(ENV_TEXT, "").strip().lower() in ("1", "on", "true", "yes")
+
+
+def call_finished(*args: Any, **kwargs: Any) -> None:
+    """Make a finished call's record (record.make's arguments) and tell every observer. The
+    record module loads on the first finished call, not at `import llmring`."""
+    from .record import make
+
+    finished(make(*args, **kwargs))
 
 
 def finished(record: Any) -> None:

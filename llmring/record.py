@@ -6,13 +6,9 @@ text are left out unless the user opted in (LLMRING_USAGE_TEXT=on)."""
 
 from __future__ import annotations
 
-import json
-import os
 from typing import Any, Optional
 
 import attrs
-
-ENV_TEXT = "LLMRING_USAGE_TEXT"
 
 
 @attrs.frozen
@@ -77,16 +73,13 @@ class CallRecord:
         return len(tried) - (1 if self.model else 0)
 
 
-def keep_text() -> bool:
-    """Whether the user opted in to storing prompt and answer text."""
-    return os.environ.get(ENV_TEXT, "").strip().lower() in ("1", "on", "true", "yes")
-
-
 def make(started_at: float, elapsed: float, res: Any, *, stream: bool, model: Optional[str] = None,
          attempts: Any = (), usage: Any = None, cost: Optional[float] = None, cost_note: Optional[str] = None,
          finish_reason: Optional[str] = None, first_chunk: Optional[float] = None,
          error_kind: Optional[str] = None, request: Any = None, answer: Optional[str] = None) -> CallRecord:
     """The record of a call to `res` (a resolve.Resolution)."""
+    from .observe import keep_text
+
     text = keep_text()
     return CallRecord(
         started_at, elapsed, res.alias, res.profile, _path(res.lockfile), stream, model, tuple(attempts or ()),
@@ -104,4 +97,6 @@ def _path(lockfile: Any) -> Optional[str]:
 
 
 def _messages(request: Any) -> str:
+    import json  # only with LLMRING_USAGE_TEXT=on
+
     return json.dumps([attrs.asdict(m) for m in request.messages], default=str, ensure_ascii=False)

@@ -19,7 +19,7 @@ import weakref
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Optional, Union
 
-from . import budget, observe, prepare, record
+from . import budget, observe, prepare
 from .answer import cost as _price
 from .answer import known, structured
 from .exceptions import AliasNotFoundError, AllModelsFailedError, ConfigurationError, StreamInterruptedError
@@ -239,10 +239,10 @@ class Ring:
         response.attempts, response.latency = done.attempts, time.monotonic() - begun[1]
         response.cost, response.cost_note = _price(done.known, response.usage)
         budget.charge(self.budgets, res, response.cost)  # before the usage log has it: counted once
-        observe.finished(record.make(
+        observe.call_finished(
             begun[0], response.latency, res, stream=False, model=done.ref, attempts=done.attempts,
             usage=response.usage, cost=response.cost, cost_note=response.cost_note,
-            finish_reason=response.finish_reason, request=request, answer=response.content))
+            finish_reason=response.finish_reason, request=request, answer=response.content)
         return response
 
     def stream(self, target: Union[str, LLMRequest], messages: Any = None, *,
@@ -259,7 +259,7 @@ class Ring:
             first_chunk = time.monotonic() - begun[1]
             past_first_chunk(done.left)
             final: list = []  # the chunks that carried the finish reason or the usage
-            texts: Optional[list] = [] if record.keep_text() else None
+            texts: Optional[list] = [] if observe.keep_text() else None
             broke = None
 
             def label(chunk: StreamChunk) -> None:
@@ -280,12 +280,12 @@ class Ring:
                 done.hold.release(usage.total_tokens if usage is not None else None)
                 cost, note = _price(done.known, usage)
                 budget.charge(self.budgets, res, cost)
-                observe.finished(record.make(
+                observe.call_finished(
                     begun[0], time.monotonic() - begun[1], res, stream=True, model=done.ref,
                     attempts=done.attempts, usage=usage, cost=cost, cost_note=note,
                     finish_reason=next((c.finish_reason for c in final if c.finish_reason), None),
                     first_chunk=first_chunk, error_kind=broke, request=request,
-                    answer="".join(texts) if texts is not None else None))
+                    answer="".join(texts) if texts is not None else None)
 
         return Stream(chunks())
 
@@ -317,8 +317,8 @@ class Ring:
             return self.walker.walk(res.target, res.models, prepare.needs(request, requires), request.timeout,
                                     call, tokens, hold, budget.gate(self.budgets, res), res.written_as)
         except AllModelsFailedError as e:
-            observe.finished(record.make(begun[0], time.monotonic() - begun[1], res, stream=hold,
-                                         attempts=e.attempts, error_kind=e.kind, request=request))
+            observe.call_finished(begun[0], time.monotonic() - begun[1], res, stream=hold,
+                                  attempts=e.attempts, error_kind=e.kind, request=request)
             raise
 
     # -- registry -------------------------------------------------------------------------
