@@ -4,10 +4,11 @@ input order, each an LLMResponse or the exception of that item.
 The caller's thread (or event loop) reads the inputs and hands them to worker threads through a
 queue, never more than `window` items ahead of the result it is waiting for: memory stays bounded
 however long the input, and an input generator is only ever touched by the caller's thread (so
-its own exceptions surface there). At most `concurrency` worker threads, started as items come
-(daemon threads: an interrupted program exits without waiting for their calls),
-each running Ring.chat, which applies the failover, the deadline and the limits. Leaving the
-loop early stops the dispatching; workers finish the call they are in and exit."""
+its own exceptions surface there). At most `concurrency` calls at once, each Ring.chat (which
+applies the failover, the deadline and the limits) in the caller's contextvars, on the Ring's
+worker threads: kept between map calls (starting a thread costs more than a call's own work in
+llmring), an idle one exits after IDLE_SECONDS. Leaving the loop early stops the dispatching;
+workers finish the call they are in."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ if TYPE_CHECKING:
 
 # Thread stacks are not lowered (threading.stack_size is process-wide): a worker touches only a
 # few pages of its stack, and bench/ measured the same peak RSS for 1,000 workers either way.
-_STOP = object()
+IDLE_SECONDS = 10.0  # a map worker with nothing to do for this long exits
+_ATTR = "_map_workers"  # where a Ring keeps its Workers (ring.py drops them on close and fork)
 
 
 def check_concurrency(concurrency: Any) -> int:
@@ -66,36 +68,115 @@ def _with_model(request: Any, target: str) -> Any:
     return attrs.evolve(request, model=target)
 
 
-class Dispatch:
-    """Worker threads running `call` on items handed over by `submit`; `close` stops them."""
+class Workers:
+    """A Ring's map threads, kept between map calls: a map asks for a worker per free slot of its
+    concurrency; an idle thread takes it, else a new one starts (daemon threads: an interrupted
+    program exits without waiting for their calls). So the pool grows to the most calls ever in
+    flight at once, and a thread idle for `idle_seconds` exits. After `close`, threads exit
+    once their task is done (a map still running goes on, one thread per task)."""
 
-    def __init__(self, call: Callable[[Any], Any], concurrency: int) -> None:
-        self.call, self.concurrency = call, concurrency
-        self.window = 2 * concurrency  # items handed over but not yet taken back, at most
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._workers: list = []
+    def __init__(self, idle_seconds: float = IDLE_SECONDS) -> None:
+        self.idle_seconds = idle_seconds
+        self._lock = threading.Lock()
+        self._tasks: queue.SimpleQueue = queue.SimpleQueue()  # for idle threads; None: exit
+        self._idle = 0
+        self._threads: set = set()
+        self._started = 0
         self._closed = False
+
+    def run(self, task: Callable[[], None]) -> None:
+        with self._lock:
+            if self._idle:
+                self._idle -= 1
+                self._tasks.put(task)  # under the lock: an idle thread timing out now still sees it
+                return
+            self._started += 1
+            thread = threading.Thread(target=self._work, args=(task,), name=f"llmring-map-{self._started}",
+                                      daemon=True)
+            self._threads.add(thread)
+        thread.start()
+
+    def threads(self) -> list:
+        """The threads alive now, busy or idle."""
+        with self._lock:
+            return list(self._threads)
+
+    def busy(self) -> int:
+        """How many threads are running a task."""
+        with self._lock:
+            return len(self._threads) - self._idle
+
+    def close(self) -> None:
+        """Idle threads exit now, busy ones when their task is done."""
+        with self._lock:
+            self._closed = True
+            for _ in range(self._idle):
+                self._tasks.put(None)
+            self._idle = 0
+
+    def _work(self, task: Optional[Callable[[], None]]) -> None:
+        try:
+            while task is not None:
+                task()
+                task = self._next()
+        finally:
+            with self._lock:
+                self._threads.discard(threading.current_thread())
+
+    def _next(self) -> Optional[Callable[[], None]]:
+        with self._lock:
+            if self._closed:
+                return None
+            self._idle += 1
+        try:
+            return self._tasks.get(timeout=self.idle_seconds)
+        except queue.Empty:
+            with self._lock:
+                try:  # handed over while the wait was ending: run() counted this thread taken
+                    return self._tasks.get_nowait()
+                except queue.Empty:
+                    self._idle -= 1
+                    return None
+
+
+def workers(ring: Ring) -> Workers:
+    """The Ring's map workers, made on first use. Ring.close() lets them go; in a child after
+    fork, the Ring drops them (the parent's threads do not exist there); a pickled Ring never
+    carries them (it pickles as its settings)."""
+    pool = ring.__dict__.get(_ATTR)
+    return pool if pool is not None else ring.__dict__.setdefault(_ATTR, Workers())
+
+
+class Dispatch:
+    """Runs `call` on the items handed over by `submit`, at most `concurrency` at once, on
+    `workers`; `close` cancels the items not yet started."""
+
+    def __init__(self, call: Callable[[Any], Any], concurrency: int, workers: Workers) -> None:
+        self.call, self.concurrency, self.workers = call, concurrency, workers
+        self.window = 2 * concurrency  # items handed over but not yet taken back, at most
+        self._lock = threading.Lock()
+        self._jobs: collections.deque = collections.deque()
+        self._active = 0  # workers draining this dispatch's jobs
 
     def submit(self, item: Any) -> Future:
         future: Future = Future()
         # The caller's context goes with the item: the call's trace span (otel.py) is then a
         # child of the caller's current span, as a call made in the caller's thread would be.
-        self._queue.put((future, item, contextvars.copy_context()))
-        if len(self._workers) < self.concurrency:
-            self._start_worker()
+        with self._lock:
+            self._jobs.append((future, item, contextvars.copy_context()))
+            start = self._active < self.concurrency
+            self._active += start
+        if start:
+            self.workers.run(self._drain)
         return future
 
-    def _start_worker(self) -> None:
-        t = threading.Thread(target=self._work, name=f"llmring-map-{len(self._workers)}", daemon=True)
-        t.start()
-        self._workers.append(t)
-
-    def _work(self) -> None:
+    def _drain(self) -> None:
         while True:
-            job = self._queue.get()
-            if job is _STOP:
-                return
-            future, item, context = job
+            with self._lock:  # a worker leaves only when no job is left, under the lock submit takes
+                if not self._jobs:
+                    self._active -= 1
+                    return
+                future, item, context = self._jobs.popleft()
             if not future.set_running_or_notify_cancel():
                 continue
             try:
@@ -105,26 +186,18 @@ class Dispatch:
             future.set_result(result)
 
     def close(self) -> None:
-        """Stop: queued items are cancelled; each worker exits after the call it is in."""
-        if self._closed:
-            return
-        self._closed = True
-        while True:
-            try:
-                job = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if job is not _STOP:
-                job[0].cancel()
-        for _ in self._workers:
-            self._queue.put(_STOP)
+        """Stop: the items not yet started are cancelled; each worker finishes the call it is in."""
+        with self._lock:
+            jobs, self._jobs = self._jobs, collections.deque()
+        for future, _, _ in jobs:
+            future.cancel()
 
 
 class _InOrder:
     """The results still to hand back, oldest first, and the inputs' own error if they broke."""
 
-    def __init__(self, call: Callable[[Any], Any], concurrency: int) -> None:
-        self.dispatch = Dispatch(call, concurrency)
+    def __init__(self, call: Callable[[Any], Any], concurrency: int, workers: Workers) -> None:
+        self.dispatch = Dispatch(call, concurrency, workers)
         self.pending: collections.deque = collections.deque()
         self.reading = True
         self.broken: Optional[Exception] = None  # raised after the results of the items before it
@@ -148,11 +221,13 @@ class _InOrder:
 
 
 def run(call: Callable[[Any], Any], inputs: Iterable, concurrency: int,
-        unread: Optional[list] = None) -> Iterator[Any]:
-    """Results of `call` over `inputs`, in input order (see the module docstring). When the
-    iteration stops early (Ctrl-C while waiting), the results that were finished but not yet
-    handed back are added to `unread`, in input order, so the caller can still keep them."""
-    batch = _InOrder(call, concurrency)
+        unread: Optional[list] = None, workers: Optional[Workers] = None) -> Iterator[Any]:
+    """Results of `call` over `inputs`, in input order (see the module docstring), on `workers`
+    (None: threads of this run's own, which exit when it ends). When the iteration stops early
+    (Ctrl-C while waiting), the results that were finished but not yet handed back are added
+    to `unread`, in input order, so the caller can still keep them."""
+    own = workers is None
+    batch = _InOrder(call, concurrency, Workers() if own else workers)
     items = iter(inputs)
     waiting = None
     try:
@@ -171,17 +246,20 @@ def run(call: Callable[[Any], Any], inputs: Iterable, concurrency: int,
             yield result
     finally:
         batch.dispatch.close()
+        if own:
+            batch.dispatch.workers.close()
         if unread is not None:
             left = ([waiting] if waiting is not None else []) + list(batch.pending)
             unread.extend(f.result() for f in left if f.done() and not f.cancelled())
 
 
-async def run_async(call: Callable[[Any], Any], inputs: Any, concurrency: int) -> AsyncIterator[Any]:
+async def run_async(call: Callable[[Any], Any], inputs: Any, concurrency: int,
+                    workers: Workers) -> AsyncIterator[Any]:
     """`run` for asyncio: the loop waits for each result without blocking; `inputs` may be an
     iterable or an async iterable."""
     import asyncio
 
-    batch = _InOrder(call, concurrency)
+    batch = _InOrder(call, concurrency, workers)
     items = (inputs if hasattr(inputs, "__aiter__") else _as_async(inputs)).__aiter__()
     try:
         while True:
