@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import collections
 import contextvars
+import functools
 import queue
 import threading
 from collections.abc import AsyncIterator, Iterable, Iterator
-from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from .exceptions import ConfigurationError
@@ -147,6 +147,52 @@ def workers(ring: Ring) -> Workers:
     return pool if pool is not None else ring.__dict__.setdefault(_ATTR, Workers())
 
 
+class Result:
+    """One item's result, set once by a worker and waited for by the caller: a lock held until
+    it is set (lighter than a concurrent.futures.Future, a Condition and an RLock per item)."""
+
+    __slots__ = ("value", "_ready", "_wake")
+
+    def __init__(self) -> None:
+        self._ready = threading.Lock()
+        self._ready.acquire()
+        self._wake: Optional[Callable[[], None]] = None
+
+    def set(self, value: Any) -> None:
+        self.value = value
+        self._ready.release()
+        wake = self._wake  # read after the release: a waiter that set it before then is woken
+        if wake is not None:
+            wake()
+
+    def done(self) -> bool:
+        return not self._ready.locked()
+
+    def result(self) -> Any:
+        with self._ready:  # interruptible: Ctrl-C reaches a caller waiting here
+            return self.value
+
+    async def wait(self) -> Any:
+        """The value, without blocking the event loop."""
+        if not self.done():
+            import asyncio
+
+            loop = asyncio.get_running_loop()
+            woken = loop.create_future()
+            self._wake = functools.partial(_wake_up, loop, woken)
+            if not self.done():  # set before _wake was: nobody will wake us, nor need to
+                await woken
+        return self.value
+
+
+def _wake_up(loop: Any, woken: Any) -> None:
+    if not loop.is_closed():  # the loop may be gone (the waiting task was abandoned)
+        try:
+            loop.call_soon_threadsafe(lambda: woken.done() or woken.set_result(None))
+        except RuntimeError:  # closed between the check and the call
+            pass
+
+
 class Dispatch:
     """Runs `call` on the items handed over by `submit`, at most `concurrency` at once, on
     `workers`; `close` cancels the items not yet started."""
@@ -158,17 +204,17 @@ class Dispatch:
         self._jobs: collections.deque = collections.deque()
         self._active = 0  # workers draining this dispatch's jobs
 
-    def submit(self, item: Any) -> Future:
-        future: Future = Future()
+    def submit(self, item: Any) -> Result:
+        slot = Result()
         # The caller's context goes with the item: the call's trace span (otel.py) is then a
         # child of the caller's current span, as a call made in the caller's thread would be.
         with self._lock:
-            self._jobs.append((future, item, contextvars.copy_context()))
+            self._jobs.append((slot, item, contextvars.copy_context()))
             start = self._active < self.concurrency
             self._active += start
         if start:
             self.workers.run(self._drain)
-        return future
+        return slot
 
     def _drain(self) -> None:
         while True:
@@ -176,21 +222,17 @@ class Dispatch:
                 if not self._jobs:
                     self._active -= 1
                     return
-                future, item, context = self._jobs.popleft()
-            if not future.set_running_or_notify_cancel():
-                continue
+                slot, item, context = self._jobs.popleft()
             try:
                 result = context.run(self.call, item)
             except Exception as e:  # noqa: BLE001 - one item's failure is that item's result
                 result = e
-            future.set_result(result)
+            slot.set(result)
 
     def close(self) -> None:
-        """Stop: the items not yet started are cancelled; each worker finishes the call it is in."""
+        """Stop: the items not yet started never will be; each worker finishes the call it is in."""
         with self._lock:
-            jobs, self._jobs = self._jobs, collections.deque()
-        for future, _, _ in jobs:
-            future.cancel()
+            self._jobs.clear()
 
 
 class _InOrder:
@@ -211,8 +253,8 @@ class _InOrder:
     def end(self, error: Optional[Exception] = None) -> None:
         self.reading, self.broken = False, error
 
-    def head(self) -> Optional[Future]:
-        """The oldest result's future; None when every result was handed back."""
+    def head(self) -> Optional[Result]:
+        """The oldest result; None when every result was handed back."""
         if self.pending:
             return self.pending.popleft()
         if self.broken is not None:
@@ -250,15 +292,13 @@ def run(call: Callable[[Any], Any], inputs: Iterable, concurrency: int,
             batch.dispatch.workers.close()
         if unread is not None:
             left = ([waiting] if waiting is not None else []) + list(batch.pending)
-            unread.extend(f.result() for f in left if f.done() and not f.cancelled())
+            unread.extend(f.value for f in left if f.done())
 
 
 async def run_async(call: Callable[[Any], Any], inputs: Any, concurrency: int,
                     workers: Workers) -> AsyncIterator[Any]:
     """`run` for asyncio: the loop waits for each result without blocking; `inputs` may be an
     iterable or an async iterable."""
-    import asyncio
-
     batch = _InOrder(call, concurrency, workers)
     items = (inputs if hasattr(inputs, "__aiter__") else _as_async(inputs)).__aiter__()
     try:
@@ -270,10 +310,10 @@ async def run_async(call: Callable[[Any], Any], inputs: Any, concurrency: int,
                     batch.end()
                 except Exception as e:  # noqa: BLE001 - re-raised in its place by head()
                     batch.end(e)
-            future = batch.head()
-            if future is None:
+            result = batch.head()
+            if result is None:
                 return
-            yield await asyncio.wrap_future(future)
+            yield await result.wait()
     finally:
         batch.dispatch.close()
 
