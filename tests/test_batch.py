@@ -324,3 +324,12 @@ def test_a_ring_that_mapped_pickles_as_its_settings(tmp_path):
     assert [r.content for r in ring.map("a", ["x"])] == ["x"]
     copy = pickle.loads(pickle.dumps(ring))  # no thread or lock inside
     assert [r.content for r in copy.map("a", ["y"])] == ["y"]
+
+
+def test_async_map_runs_on_the_rings_map_threads(tmp_path):
+    with AsyncRing(write_lock(tmp_path, ["mock:echo"])) as ring:
+        async def main():
+            return [r.content async for r in ring.map("a", ["x", "y"], concurrency=2)]
+
+        assert asyncio.run(main()) == ["x", "y"]
+        assert map_threads(ring.ring)  # still there for the next map, sync or async
