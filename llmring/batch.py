@@ -69,26 +69,43 @@ def _with_model(request: Any, target: str) -> Any:
 
 
 class Workers:
-    """A Ring's map threads, kept between map calls: a map asks for a worker per free slot of its
-    concurrency; an idle thread takes it, else a new one starts (daemon threads: an interrupted
-    program exits without waiting for their calls). So the pool grows to the most calls ever in
-    flight at once, and a thread idle for `idle_seconds` exits. After `close`, threads exit
-    once their task is done (a map still running goes on, one thread per task)."""
+    """A Ring's map threads, kept between map calls. A map reserves its concurrency and asks for
+    a worker per free slot of it: an idle thread takes the task, else a new one starts (daemon
+    threads: an interrupted program exits without waiting for their calls), unless the pool
+    already holds as many threads as the maps running reserved; then the task waits for the
+    first thread to finish its own. So the pool grows to the largest concurrency asked (summed
+    over maps running at once), and a thread idle for `idle_seconds` exits. After `close`,
+    threads exit once their task is done (a map still running goes on, a thread per task)."""
 
     def __init__(self, idle_seconds: float = IDLE_SECONDS) -> None:
         self.idle_seconds = idle_seconds
         self._lock = threading.Lock()
-        self._tasks: queue.SimpleQueue = queue.SimpleQueue()  # for idle threads; None: exit
-        self._idle = 0
+        self._tasks: queue.SimpleQueue = queue.SimpleQueue()  # None: exit (close)
+        self._idle = 0  # threads waiting on _tasks that no task was handed to yet
+        self._owed = 0  # tasks in _tasks for the next thread that finishes its own
+        self._reserved = 0
         self._threads: set = set()
         self._started = 0
         self._closed = False
 
+    def reserve(self, concurrency: int) -> None:
+        with self._lock:
+            self._reserved += concurrency
+
+    def release(self, concurrency: int) -> None:
+        with self._lock:
+            self._reserved -= concurrency
+
     def run(self, task: Callable[[], None]) -> None:
         with self._lock:
+            # put under the lock: an idle thread timing out now still finds it
             if self._idle:
                 self._idle -= 1
-                self._tasks.put(task)  # under the lock: an idle thread timing out now still sees it
+                self._tasks.put(task)
+                return
+            if len(self._threads) >= self._reserved and not self._closed:
+                self._owed += 1
+                self._tasks.put(task)
                 return
             self._started += 1
             thread = threading.Thread(target=self._work, args=(task,), name=f"llmring-map-{self._started}",
@@ -120,13 +137,15 @@ class Workers:
                 task()
                 task = self._next()
         finally:
-            with self._lock:
-                self._threads.discard(threading.current_thread())
+            self._leave()
 
     def _next(self) -> Optional[Callable[[], None]]:
         with self._lock:
+            if self._owed:
+                self._owed -= 1
+                return self._tasks.get_nowait()
             if self._closed:
-                return None
+                return self._leave(locked=True)
             self._idle += 1
         try:
             return self._tasks.get(timeout=self.idle_seconds)
@@ -136,7 +155,16 @@ class Workers:
                     return self._tasks.get_nowait()
                 except queue.Empty:
                     self._idle -= 1
-                    return None
+                    return self._leave(locked=True)
+
+    def _leave(self, locked: bool = False) -> None:
+        # Counted out in the same breath as it stops taking tasks: run() must never owe a task
+        # to a thread that is leaving.
+        if locked:
+            self._threads.discard(threading.current_thread())
+            return
+        with self._lock:
+            self._threads.discard(threading.current_thread())
 
 
 def workers(ring: Ring) -> Workers:
@@ -199,6 +227,7 @@ class Dispatch:
 
     def __init__(self, call: Callable[[Any], Any], concurrency: int, workers: Workers) -> None:
         self.call, self.concurrency, self.workers = call, concurrency, workers
+        workers.reserve(concurrency)
         self.window = 2 * concurrency  # items handed over but not yet taken back, at most
         self._lock = threading.Lock()
         self._jobs: collections.deque = collections.deque()
@@ -233,6 +262,8 @@ class Dispatch:
         """Stop: the items not yet started never will be; each worker finishes the call it is in."""
         with self._lock:
             self._jobs.clear()
+            closed, self.concurrency = self.concurrency, 0
+        self.workers.release(closed)
 
 
 class _InOrder:
