@@ -333,3 +333,22 @@ def test_async_map_runs_on_the_rings_map_threads(tmp_path):
 
         assert asyncio.run(main()) == ["x", "y"]
         assert map_threads(ring.ring)  # still there for the next map, sync or async
+
+
+def test_a_task_beyond_the_reserved_concurrency_waits_for_a_busy_thread_instead_of_a_new_one():
+    workers = batch.Workers()
+    workers.reserve(1)
+    go, ran = threading.Event(), []
+
+    def first():
+        assert go.wait(30)
+        ran.append(threading.get_ident())
+
+    workers.run(first)
+    workers.run(lambda: ran.append(threading.get_ident()))
+    assert len(workers.threads()) == 1  # the second task is owed to the busy thread
+    go.set()
+    assert wait_for(lambda: len(ran) == 2, 30)
+    assert ran[0] == ran[1]
+    workers.close()
+    assert wait_for(lambda: not workers.threads(), 30)
