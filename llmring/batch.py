@@ -25,9 +25,9 @@ from .exceptions import ConfigurationError
 if TYPE_CHECKING:
     from .ring import Ring
 
+IDLE_SECONDS = 10.0  # a map worker with nothing to do for this long exits
 # Thread stacks are not lowered (threading.stack_size is process-wide): a worker touches only a
 # few pages of its stack, and bench/ measured the same peak RSS for 1,000 workers either way.
-IDLE_SECONDS = 10.0  # a map worker with nothing to do for this long exits
 _ATTR = "_map_workers"  # where a Ring keeps its Workers (ring.py drops them on close and fork)
 
 
@@ -223,7 +223,7 @@ def _wake_up(loop: Any, woken: Any) -> None:
 
 class Dispatch:
     """Runs `call` on the items handed over by `submit`, at most `concurrency` at once, on
-    `workers`; `close` cancels the items not yet started."""
+    `workers`; `close` drops the items not yet started."""
 
     def __init__(self, call: Callable[[Any], Any], concurrency: int, workers: Workers) -> None:
         self.call, self.concurrency, self.workers = call, concurrency, workers
