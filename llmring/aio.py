@@ -119,13 +119,14 @@ class AsyncRing:
             **params: Any) -> Any:
         """Ring.map as an async iterator (`async for result in ring.map(...)`), whose `inputs`
         may also be an async iterable; a plain iterator outside a running event loop. Runs on
-        its own `concurrency` threads, not the AsyncRing's pool."""
+        the Ring's map threads (as Ring.map does), not the AsyncRing's pool."""
         if not _loop_running():
             return self.ring.map(target, inputs, concurrency=concurrency, profile=profile, **params)
         from . import batch
 
         concurrency = batch.check_concurrency(concurrency)
-        return batch.run_async(batch.call_for(self.ring, target, profile, params), inputs, concurrency)
+        return batch.run_async(batch.call_for(self.ring, target, profile, params), inputs, concurrency,
+                               batch.workers(self.ring))
 
     # Alias management and lookups: the Ring's own (fast and local), as plain methods.
     @property

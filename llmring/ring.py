@@ -300,7 +300,8 @@ class Ring:
         from . import batch
 
         concurrency = batch.check_concurrency(concurrency)
-        return batch.run(batch.call_for(self, target, profile, params), inputs, concurrency)
+        return batch.run(batch.call_for(self, target, profile, params), inputs, concurrency,
+                         workers=batch.workers(self))
 
     def _prepare(self, target: Any, messages: Any, profile: Optional[str], params: dict) -> tuple:
         request = prepare.build(target, messages, params)
@@ -352,6 +353,9 @@ class Ring:
     def close(self) -> None:
         """Release connections and write what the usage log holds. The Ring can still be used
         afterwards (it reconnects)."""
+        workers = self.__dict__.pop("_map_workers", None)  # batch.py's map threads: idle ones exit
+        if workers is not None:
+            workers.close()
         self.providers.close()
         observe.flush()
 
@@ -383,6 +387,7 @@ class Ring:
         self.resolver.forked()
         self.providers.forked()
         self.breaker.state.forked()
+        self.__dict__.pop("_map_workers", None)  # the parent's map threads do not exist here
 
     def __enter__(self) -> Ring:
         return self

@@ -2,13 +2,15 @@
 
 import asyncio
 import itertools
+import pickle
 import threading
 
 import pytest
 from httpfake import openai_answer, wait_for
 from lockfiles import one_alias
+from test_workers import in_child
 
-from llmring import AsyncRing, LLMRequest, LLMResponse, Ring
+from llmring import AsyncRing, LLMRequest, LLMResponse, Ring, batch
 from llmring.exceptions import AliasNotFoundError, AllModelsFailedError, ConfigurationError
 
 
@@ -32,8 +34,13 @@ def prompt_of(rec):
     return rec.json()["messages"][-1]["content"]
 
 
-def map_threads():
-    return [t for t in threading.enumerate() if t.name.startswith("llmring-map")]
+def map_threads(ring):
+    return batch.workers(ring).threads()
+
+
+def idle(ring):
+    """No map worker of the Ring is running a call."""
+    return batch.workers(ring).busy() == 0
 
 
 def test_results_come_in_input_order_even_when_answers_arrive_out_of_order(openai_ring, server):
@@ -111,7 +118,7 @@ def test_inputs_are_read_lazily_and_leaving_the_loop_stops_the_calls(openai_ring
     assert first == [f"p{i}" for i in range(10)]
     assert len(pulled) <= 10 + 2 * 3  # never more than the window ahead of the consumer
     results.close()
-    assert wait_for(lambda: not map_threads(), 30)  # every worker ended
+    assert wait_for(lambda: idle(openai_ring), 30)  # every worker finished its call
     taken = len(pulled)
     assert len(server.requests) <= taken  # nothing dispatched after leaving, nothing queued is sent
 
@@ -120,16 +127,15 @@ def test_never_more_threads_than_the_concurrency(tmp_path):
     ring = Ring(write_lock(tmp_path, ["mock:echo"]))
     seen = []
     for _ in ring.map("a", (f"p{i}" for i in range(40)), concurrency=3):
-        seen.append(len(map_threads()))
+        seen.append(len(map_threads(ring)))
     assert max(seen) <= 3
-    assert wait_for(lambda: not map_threads(), 30)
 
 
 def test_a_few_items_start_only_a_few_threads(tmp_path):
     ring = Ring(write_lock(tmp_path, ["mock:echo"]))
     results = ring.map("a", ["x", "y"], concurrency=500)
     assert next(results).content == "x"
-    assert len(map_threads()) <= 2
+    assert len(map_threads(ring)) <= 2
     assert next(results).content == "y"
 
 
@@ -185,7 +191,6 @@ def test_async_map_keeps_failures_per_item_and_stops_when_left(tmp_path):
     out = asyncio.run(main())
     assert out[0].content == "p0" and isinstance(out[1], AllModelsFailedError) and out[4].content == "p4"
     assert len(pulled) <= 5 + 2 * 2
-    assert wait_for(lambda: not map_threads(), 30)
 
 
 def test_async_map_outside_an_event_loop_is_a_plain_iterator(tmp_path):
@@ -198,7 +203,7 @@ def test_breaking_out_of_a_for_loop_ends_the_workers(tmp_path):
     for i, _ in enumerate(ring.map("a", itertools.repeat("x"), concurrency=4)):
         if i == 3:
             break  # the iterator is dropped here, not closed by hand
-    assert wait_for(lambda: not map_threads(), 30)
+    assert wait_for(lambda: idle(ring), 30)
 
 
 def test_async_map_left_by_break_alone_ends_its_workers(tmp_path):
@@ -209,9 +214,141 @@ def test_async_map_left_by_break_alone_ends_its_workers(tmp_path):
             async for _ in ring.map("a", itertools.repeat("x"), concurrency=4):
                 break  # no aclose(): the event loop finalises the abandoned generator
             for _ in range(1500):  # up to 30 s, without blocking the loop that must close it
-                if not map_threads():
+                if idle(ring.ring):
                     return True
                 await asyncio.sleep(0.02)
             return False
 
     assert asyncio.run(main())
+
+
+# -- the Ring's map threads, kept between map calls ---------------------------------------------
+
+def test_leaving_the_loop_cancels_the_items_not_yet_started(openai_ring, server):
+    release = threading.Event()
+
+    def reply(rec):
+        if prompt_of(rec) != "p0":  # every call after the first waits in the server
+            assert release.wait(30)
+        return openai_reply(prompt_of(rec))
+
+    server.add("POST", "/v1/chat/completions", reply)
+    results = openai_ring.map("a", (f"p{i}" for i in itertools.count()), concurrency=2)
+    assert next(results).content == "p0"  # p1..p4 handed over by now, two of them in flight
+    results.close()
+    release.set()
+    assert wait_for(lambda: idle(openai_ring), 30)
+    assert len(server.requests) <= 1 + 2  # p0 and the two in flight: the queued ones never went
+
+
+def test_a_second_map_reuses_the_threads_of_the_first(openai_ring, server):
+    all_in_flight = threading.Barrier(3)  # each answer waits until 3 calls are in flight at once
+    server.add("POST", "/v1/chat/completions",
+               lambda rec: (all_in_flight.wait(30), openai_reply(prompt_of(rec)))[1])
+    assert [r.content for r in openai_ring.map("a", ["x", "y", "z"], concurrency=3)] == ["x", "y", "z"]
+    assert wait_for(lambda: idle(openai_ring), 30)
+    first = set(map_threads(openai_ring))
+    assert [r.content for r in openai_ring.map("a", ["u", "v", "w"], concurrency=3)] == ["u", "v", "w"]
+    assert len(first) == 3 and set(map_threads(openai_ring)) == first
+
+
+def test_idle_threads_exit_and_the_next_map_starts_new_ones(tmp_path):
+    ring = Ring(write_lock(tmp_path, ["mock:echo"]))
+    batch.workers(ring).idle_seconds = 0.01
+    assert [r.content for r in ring.map("a", ["x", "y"], concurrency=2)] == ["x", "y"]
+    assert wait_for(lambda: not map_threads(ring), 30)
+    assert [r.content for r in ring.map("a", ["z"], concurrency=2)] == ["z"]
+
+
+def test_close_lets_the_threads_go_and_the_ring_still_maps(tmp_path):
+    ring = Ring(write_lock(tmp_path, ["mock:echo"]))
+    assert [r.content for r in ring.map("a", ["x", "y"], concurrency=2)] == ["x", "y"]
+    workers = batch.workers(ring)
+    assert workers.threads()
+    ring.close()
+    assert wait_for(lambda: not workers.threads(), 30)
+    assert [r.content for r in ring.map("a", ["z"])] == ["z"]
+    assert batch.workers(ring) is not workers
+
+
+def test_maps_running_at_once_on_one_ring_each_keep_their_own_concurrency(tmp_path):
+    ring = Ring(write_lock(tmp_path, ["mock:echo"]))
+    go = threading.Event()
+    lock = threading.Lock()
+    in_flight, most = {"A": 0, "B": 0}, {"A": 0, "B": 0}
+
+    def call(item):
+        name = item[0]
+        with lock:
+            in_flight[name] += 1
+            most[name] = max(most[name], in_flight[name])
+        assert go.wait(30)
+        with lock:
+            in_flight[name] -= 1
+        return item
+
+    out = {}
+
+    def one_map(name):
+        out[name] = list(batch.run(call, [(name, i) for i in range(10)], 2, workers=batch.workers(ring)))
+
+    threads = [threading.Thread(target=one_map, args=(name,)) for name in "AB"]
+    for t in threads:
+        t.start()
+    assert wait_for(lambda: in_flight == {"A": 2, "B": 2}, 30)
+    go.set()
+    for t in threads:
+        t.join(30)
+    assert out == {name: [(name, i) for i in range(10)] for name in "AB"}
+    assert most == {"A": 2, "B": 2}
+    assert len(map_threads(ring)) <= 4
+
+
+def test_a_ring_that_mapped_before_fork_maps_in_the_child_on_threads_of_its_own(tmp_path):
+    ring = Ring(write_lock(tmp_path, ["mock:echo"]))
+    assert [r.content for r in ring.map("a", ["x", "y"], concurrency=2)] == ["x", "y"]
+    assert wait_for(lambda: idle(ring), 30)  # the parent's threads are idle, waiting for work
+
+    def child():
+        before = len(map_threads(ring))
+        return before, [r.content for r in ring.map("a", ["c1", "c2", "c3"], concurrency=2)]
+
+    assert in_child(child) == [0, ["c1", "c2", "c3"]]
+    parents = set(map_threads(ring))
+    assert [r.content for r in ring.map("a", ["p"], concurrency=2)] == ["p"]
+    assert set(map_threads(ring)) == parents
+
+
+def test_a_ring_that_mapped_pickles_as_its_settings(tmp_path):
+    ring = Ring(write_lock(tmp_path, ["mock:echo"]))
+    assert [r.content for r in ring.map("a", ["x"])] == ["x"]
+    copy = pickle.loads(pickle.dumps(ring))  # no thread or lock inside
+    assert [r.content for r in copy.map("a", ["y"])] == ["y"]
+
+
+def test_async_map_runs_on_the_rings_map_threads(tmp_path):
+    with AsyncRing(write_lock(tmp_path, ["mock:echo"])) as ring:
+        async def main():
+            return [r.content async for r in ring.map("a", ["x", "y"], concurrency=2)]
+
+        assert asyncio.run(main()) == ["x", "y"]
+        assert map_threads(ring.ring)  # still there for the next map, sync or async
+
+
+def test_a_task_beyond_the_reserved_concurrency_waits_for_a_busy_thread_instead_of_a_new_one():
+    workers = batch.Workers()
+    workers.reserve(1)
+    go, ran = threading.Event(), []
+
+    def first():
+        assert go.wait(30)
+        ran.append(threading.get_ident())
+
+    workers.run(first)
+    workers.run(lambda: ran.append(threading.get_ident()))
+    assert len(workers.threads()) == 1  # the second task is owed to the busy thread
+    go.set()
+    assert wait_for(lambda: len(ran) == 2, 30)
+    assert ran[0] == ran[1]
+    workers.close()
+    assert wait_for(lambda: not workers.threads(), 30)
