@@ -27,12 +27,16 @@ def redis_server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def cluster():
+def cluster(tmp_path_factory):
     from dask.distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=4, processes=True, dashboard_address=None) as c, \
-            Client(c) as client:
-        yield client
+    # The workers start before any test's own environment is set: give them a usage log of
+    # their own, never the real user's.
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("LLMRING_USAGE_DB", str(tmp_path_factory.mktemp("usage") / "usage.db"))
+        with LocalCluster(n_workers=2, threads_per_worker=4, processes=True, dashboard_address=None) as c, \
+                Client(c) as client:
+            yield client
 
 
 def lockfile(tmp_path, server, limits):

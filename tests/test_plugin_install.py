@@ -58,6 +58,7 @@ def site(tmp_path_factory):
 def run(python, code, tmp_path):
     """Run `code` with the plugins' venv, in a fresh interpreter; return its JSON output."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LLMRING_", "PYTHON"))}
+    env["LLMRING_USAGE_DB"] = str(tmp_path / "usage.db")  # never the real user's usage log
     done = subprocess.run([str(python), "-c", textwrap.dedent(code)], capture_output=True, text=True,
                           timeout=120, cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
