@@ -66,7 +66,7 @@ def measure_state(scale: Scale) -> Result:
     with tempfile.TemporaryDirectory() as folder, redis_server(folder) as url:
         # A fallback after the primary: each call asks whether the primary rests and, when it
         # answers, clears its failures (what Redis said of it is trusted for 50 ms, so a busy
-        # worker asks seldom); the last row adds a limit that never binds: an admit and a
+        # worker asks seldom); the last rows add a limit that never binds: an admit and a
         # release per call, always asked of Redis.
         text = lockfile_text({ALIAS: [f"openai:{MODEL}", "openai:gpt-4o"]})
         plain, limited = Path(folder) / "plain.lock", Path(folder) / "limited.lock"
@@ -74,7 +74,9 @@ def measure_state(scale: Scale) -> Result:
         limited.write_text(text + f"\n[limits.openai]\nrpm = {LOOSE_RPM}\n", encoding="utf-8")
         for label, lock, delay in ((f"chat, server waits {d} ms", plain, d) for d in SERVER_DELAYS_MS):
             result.rows.append(_row(label, lock, url, delay, calls if delay == 0 else max(20, calls // 10), scale))
-        result.rows.append(_row("chat with [limits] rpm, server waits 0 ms", limited, url, 0, calls, scale))
+        for d in SERVER_DELAYS_MS:
+            result.rows.append(_row(f"chat with [limits] rpm, server waits {d} ms", limited, url, d,
+                                    calls if d == 0 else max(20, calls // 10), scale))
         result.details.append(f"one Redis round trip on this loopback (PTTL, redis-py): "
                               f"{_round_trip_us(url, scale(2000, 100)):.0f} us")
     return result
