@@ -107,6 +107,7 @@ def explain(ring: Any, alias: str, profile: Optional[str] = None, env: Optional[
 
 def _report(ref: str, pinned: Optional[str], info: Any, lf: Any, plugins: Any, environ: Mapping, kinds: list,
             required: list) -> ModelReport:
+    from .limits import limits_of  # the limiter's own rule for which tables a call counts against
     from .walker import _lacks  # the walker's rule for skipping a model, shared rather than copied
 
     prefix = ref.partition(":")[0]
@@ -118,7 +119,7 @@ def _report(ref: str, pinned: Optional[str], info: Any, lf: Any, plugins: Any, e
         context_window=getattr(info, "context_window", None), max_output=getattr(info, "max_output", None),
         input_price=getattr(info, "input_price", None), output_price=getattr(info, "output_price", None),
         deprecated=deprecated, active=info.active if info is not None else True,
-        pinned=pinned, limits=limits_of([pinned or ref], lf.limits),
+        pinned=pinned, limits=limits_of([pinned or ref], lf.limits, {pinned: ref} if pinned else None),
         skipped_for=[kind for kind, needs in kinds if _lacks(info, needs)],
         lacks_required=_lacks(info, required))
 
@@ -143,19 +144,6 @@ def provider_status(prefix: str, lf: Any, plugins: Any, environ: Mapping) -> dic
         names, problem = [], f"its provider cannot be set up ({type(e).__name__}: {e})"
     key_set = any(environ.get(n) for n in names) if names else None
     return {"installed": True, "package": package, "key_env": names, "key_set": key_set, "problem": problem}
-
-
-def limits_of(models: list, limits: dict) -> dict:
-    """The [limits.KEY] tables calls to `models` count against (each model's, then its
-    provider's), as KEY -> the limits it sets."""
-    from .lockmodel import limit_dict
-
-    keys = (key for ref in models for key in (ref, ref.partition(":")[0]) if key in limits)
-    return {key: limit_dict(limits[key]) for key in dict.fromkeys(keys)}
-
-
-def limit_table(key: str) -> str:
-    return f'[limits."{key}"]' if ":" in key else f"[limits.{key}]"
 
 
 def _request(fields: dict) -> Any:

@@ -70,7 +70,7 @@ class Limiter:
         cool-down (None: wait as long as it takes). `written`: the name the lockfile gives the
         model when `ref` is its pinned snapshot; `[limits."that name"]` counts it too."""
         limits = self.limits()
-        keys = [(key, limits[key]) for key in dict.fromkeys((ref.partition(":")[0], ref, written)) if key in limits]
+        keys = [(key, limits[key]) for key in keys_of(ref, written) if key in limits]
         now = self.clock()
         give_up = None if patience is None else now + patience
         cool_give_up = None if cool_patience is None else now + cool_patience
@@ -84,7 +84,7 @@ class Limiter:
                 if hold is not None:
                     return hold, ""
                 until = give_up
-                why = (f"[limits.{_quoted(key)}] in the lockfile ({_describe(limits[key])}) leaves no room "
+                why = (f"{table_name(key)} in the lockfile ({_describe(limits[key])}) leaves no room "
                        f"for another {wait:.1f} s")
             if until is not None and self.clock() + wait > until:
                 return None, f"{why}, longer than this model may wait"
@@ -109,11 +109,35 @@ class Limiter:
         self.state.cool(ref, min(seconds, MAX_COOL))
 
 
-def _quoted(key: str) -> str:
-    return f'"{key}"' if ":" in key else key
+def keys_of(ref: str, written: Optional[str] = None) -> tuple:
+    """The [limits.KEY] keys a call to `ref` counts against, in the order they are taken: its
+    provider's, its own, and the model id the lockfile names when `ref` is that id's pinned
+    snapshot (`written`)."""
+    return tuple(dict.fromkeys(key for key in (ref.partition(":")[0], ref, written) if key))
+
+
+def limits_of(models: list, limits: dict, written_as: Optional[dict] = None) -> dict:
+    """The [limits.KEY] tables calls to `models` count against (each model's own first, then
+    its provider's), as KEY -> the limits it sets. `written_as`: pinned snapshot -> the id the
+    lockfile names (pins.written_as)."""
+    from .lockmodel import limit_dict
+
+    written_as = written_as or {}
+    keys = (key for ref in models for key in reversed(keys_of(ref, written_as.get(ref))) if key in limits)
+    return {key: limit_dict(limits[key]) for key in dict.fromkeys(keys)}
+
+
+def table_name(key: str) -> str:
+    """The lockfile's header of a limit: [limits.openai] or [limits."openai:gpt-4o"]."""
+    return f'[limits."{key}"]' if ":" in key else f"[limits.{key}]"
+
+
+def settings(values: dict) -> str:
+    """A limit's values as the lockfile writes them: "rpm = 100, tpm = 20000"."""
+    return ", ".join(f"{k} = {v}" for k, v in values.items())
 
 
 def _describe(limit: Limit) -> str:
     from .lockmodel import limit_dict  # only when a call cannot wait
 
-    return ", ".join(f"{k} = {v}" for k, v in limit_dict(limit).items())
+    return settings(limit_dict(limit))

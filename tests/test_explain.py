@@ -188,7 +188,8 @@ def test_a_pinned_model_is_explained_as_the_snapshot_it_calls(lock, monkeypatch)
     assert (text.ref, text.pinned, text.input_price, text.context_window) == (
         "openai:gpt-text", "openai:gpt-text-2026-01-01", 0.2, 64000)
     assert "images" not in text.skipped_for  # the snapshot has vision; the floating id's row does not
-    assert text.limits == {"openai": {"rpm": 500}}  # [limits."openai:gpt-text"] counts the id called, not this
+    # the walker counts a pinned snapshot's calls against the id the binding names as well
+    assert text.limits == {"openai:gpt-text": {"tpm": 10000}, "openai": {"rpm": 500}}
     assert (echo.ref, echo.pinned) == ("mock:echo", None)
     out = runner().invoke(cli, ["explain", "pinned"]).stdout.splitlines()
     assert out[out.index("1. openai:gpt-text") + 3] == "     pinned:   calls openai:gpt-text-2026-01-01"

@@ -536,3 +536,21 @@ def test_a_streams_usage_corrects_the_estimate_when_it_ends(tmp_path):
     with Ring(path) as ring:
         for _ in range(5):  # estimated at 900 each, about 10 used: without the correction the second waits
             assert "".join(c.delta for c in ring.stream("a", "hi", max_tokens=899, timeout=5))
+
+
+def test_aliases_shows_the_limits_a_pinned_binding_counts_against(tmp_path):
+    # What aliases --json lists is what the walker takes: the snapshot a pin calls counts against
+    # the table written for it and the one written for the id the binding names.
+    import json
+
+    from clitools import runner
+    from lockfiles import one_alias
+
+    from llmring import Ring
+    from llmring.cli import cli
+
+    path = one_alias(tmp_path, ["openai:gpt-4o"], head='[limits."openai:gpt-4o"]\nrpm = 1\n\n'
+                     '[limits."openai:gpt-4o-2024-08-06"]\nrpm = 2\n')
+    Ring(path).pin()
+    data = json.loads(runner().invoke(cli, ["aliases", "--json", "--file", str(path)]).stdout)
+    assert data["aliases"][0]["limits"] == {"openai:gpt-4o": {"rpm": 1}, "openai:gpt-4o-2024-08-06": {"rpm": 2}}

@@ -53,7 +53,7 @@ def _rows(ring: Any, profile: Optional[str]) -> tuple:
 def aliases(profile: Optional[str], file: Optional[str], verbose: bool, as_json: bool) -> None:
     """List the aliases of a profile (with those it inherits from the profiles it extends and
     from the default profile; --verbose says which)."""
-    from ..explain import limit_table, limits_of
+    from ..limits import settings, table_name
 
     ring = ring_for(file)
     name, rows = _rows(ring, profile)
@@ -72,8 +72,8 @@ def aliases(profile: Optional[str], file: Optional[str], verbose: bool, as_json:
             continue
         inherited = f"  [from {source}]" if source != name else ""
         click.echo(f"{b.alias.ljust(width)} → {', '.join(b.models)}{inherited}")
-        limits = "; ".join(f"{limit_table(k)} {', '.join(f'{n} = {v}' for n, v in d.items()) or 'sets none'}"
-                           for k, d in limits_of(b.models, ring.lockfile.limits).items())
+        limits = "; ".join(f"{table_name(k)} {settings(d) or 'sets none'}"
+                           for k, d in _limits(b, ring.lockfile.limits).items())
         for label, value in (("description", b.description), ("requires", ", ".join(b.requires)),
                              ("params", ", ".join(f"{k}={v}" for k, v in b.params.items())), ("limits", limits)):
             if value:
@@ -83,10 +83,17 @@ def aliases(profile: Optional[str], file: Optional[str], verbose: bool, as_json:
 
 
 def _binding_json(b: Any, source: str, limits: dict) -> dict:
-    from ..explain import limits_of
     from ..lockfile import converter
 
-    return {**converter().unstructure(b), "profile": source, "limits": limits_of(b.models, limits)}
+    return {**converter().unstructure(b), "profile": source, "limits": _limits(b, limits)}
+
+
+def _limits(b: Any, limits: dict) -> dict:
+    """The [limits.*] tables a call to this binding counts against (its pinned snapshots too)."""
+    from ..limits import limits_of
+    from ..pins import called_models, written_as
+
+    return limits_of(called_models(b), limits, written_as(b))
 
 
 @click.command()

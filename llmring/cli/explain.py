@@ -30,7 +30,7 @@ def explain(alias: str, profile: Optional[str], file: Optional[str], as_json: bo
 
 def render(ex: Any) -> list:
     """The explanation as lines of text."""
-    from ..explain import limit_table
+    from ..limits import settings, table_name
 
     lines = [f"{ex.alias}{_origin(ex)}", f"  lockfile: {ex.lockfile} ({ex.lockfile_source})"]
     for label, value in (("description", ex.description), ("requires", ", ".join(ex.requires)),
@@ -45,7 +45,7 @@ def render(ex: Any) -> list:
         if m.pinned and m.pinned != m.ref:  # a dated id is pinned to itself: nothing to say
             lines.append(f"     pinned:   calls {m.pinned}")
         for key, values in m.limits.items():
-            lines.append(f"     limits:   {limit_table(key)} {', '.join(f'{k} = {v}' for k, v in values.items())}")
+            lines.append(f"     limits:   {table_name(key)} {settings(values)}")
         if m.lacks_required:
             lines.append(f"     skipped:  always, it lacks {m.lacks_required}, which the binding requires")
     for kind, refs in ex.skips().items():
