@@ -238,11 +238,9 @@ class Ring:
         response.model, response.alias, response.profile = done.ref, res.alias, res.profile
         response.attempts, response.latency = done.attempts, time.monotonic() - begun[1]
         response.cost, response.cost_note = _price(done.known, response.usage)
-        budget.charge(self.budgets, res, response.cost)  # before the usage log has it: counted once
-        observe.call_finished(
-            begun[0], response.latency, res, stream=False, model=done.ref, attempts=done.attempts,
-            usage=response.usage, cost=response.cost, cost_note=response.cost_note,
-            finish_reason=response.finish_reason, request=request, answer=response.content)
+        self._answered(begun[0], response.latency, res, stream=False, model=done.ref, attempts=done.attempts,
+                       usage=response.usage, cost=response.cost, cost_note=response.cost_note,
+                       finish_reason=response.finish_reason, request=request, answer=response.content)
         return response
 
     def stream(self, target: Union[str, LLMRequest], messages: Any = None, *,
@@ -279,8 +277,7 @@ class Ring:
                 usage = next((c.usage for c in reversed(final) if c.usage is not None), None)
                 done.hold.release(usage.total_tokens if usage is not None else None)
                 cost, note = _price(done.known, usage)
-                budget.charge(self.budgets, res, cost)
-                observe.call_finished(
+                self._answered(
                     begun[0], time.monotonic() - begun[1], res, stream=True, model=done.ref,
                     attempts=done.attempts, usage=usage, cost=cost, cost_note=note,
                     finish_reason=next((c.finish_reason for c in final if c.finish_reason), None),
@@ -321,6 +318,14 @@ class Ring:
             observe.call_finished(begun[0], time.monotonic() - begun[1], res, stream=hold,
                                   attempts=e.attempts, error_kind=e.kind, request=request)
             raise
+
+    def _answered(self, started_at: float, elapsed: float, res: Resolution, *, cost: Optional[float],
+                  **record: Any) -> None:
+        """A call a model answered: its cost counts against the alias's budget, then the
+        observers hear of it (budget first: the usage log, which seeds budgets, never has a
+        call the budget counted already)."""
+        budget.charge(self.budgets, res, cost)
+        observe.call_finished(started_at, elapsed, res, cost=cost, **record)
 
     # -- registry -------------------------------------------------------------------------
     def model_info(self, ref: str) -> Any:
