@@ -67,7 +67,7 @@ class Budgets:
             start, end, key = self._period(period, alias, profile, now)
             spent = self.state.spent(key)
             if spent is None:
-                spent = self.state.seed(key, self.log(alias, profile, start), end - now + KEEP)
+                spent = self._seed(key, alias, profile, start, end, now)
             if spent >= limit:
                 return Over(period, spent, limit, end)
         return None
@@ -80,8 +80,13 @@ class Budgets:
                 continue
             start, end, key = self._period(period, alias, profile, now)
             if self.state.spend(key, usd) is None:  # the first call of the period: count from the log
-                self.state.seed(key, self.log(alias, profile, start), end - now + KEEP)
+                self._seed(key, alias, profile, start, end, now)
                 self.state.spend(key, usd)
+
+    def _seed(self, key: str, alias: str, profile: Optional[str], start: float, end: float, now: float) -> float:
+        """Start a period's count from what the usage log holds (unless a worker sharing the
+        state did first); the count outlives the period by KEEP. Returns the count."""
+        return self.state.seed(key, self.log(alias, profile, start), end - now + KEEP)
 
     def _period(self, period: str, alias: str, profile: Optional[str], now: float) -> tuple:
         """(start, end, the state key) of the period `now` is in, for this alias and profile."""
