@@ -91,8 +91,7 @@ def _attempt_span(tracer: Any, trace: Any, parent: Any, started_at: float, attem
 
 
 def _call_attributes(record: Any) -> dict:
-    first = record.model or (record.attempts[0].model if record.attempts else "")
-    prefix, _, model = first.partition(":")
+    prefix, _, model = _model(record).partition(":")
     values = {
         "gen_ai.operation.name": "chat",
         "gen_ai.provider.name": provider_name(prefix) if prefix else None,
@@ -126,8 +125,13 @@ def _requested(record: Any) -> str:
     """What the application asked for: the alias, else the model of a provider:model call."""
     if record.alias:
         return record.alias
-    first = record.model or (record.attempts[0].model if record.attempts else "")
+    first = _model(record)
     return first.partition(":")[2] or first
+
+
+def _model(record: Any) -> str:
+    """The model that answered, else the first one tried ("" when none was)."""
+    return record.model or (record.attempts[0].model if record.attempts else "")
 
 
 def _ns(seconds: float) -> int:
