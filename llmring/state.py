@@ -193,17 +193,16 @@ class MemoryState(State):
             until = self._cool.get(key)
         return 0.0 if until is None else max(0.0, until - self.clock())
 
-
     def spent(self, key: str) -> Optional[float]:
         with self._lock:
-            entry = self._spend.get(key)
-            return entry[0] if entry is not None and entry[1] > self.clock() else None
+            entry = self._counted(key, self.clock())
+            return entry[0] if entry is not None else None
 
     def seed(self, key: str, usd: float, ttl: float) -> float:
         with self._lock:
             now = self.clock()
-            entry = self._spend.get(key)
-            if entry is None or entry[1] <= now:
+            entry = self._counted(key, now)
+            if entry is None:
                 for gone in [k for k, (_, end) in self._spend.items() if end <= now]:  # past periods
                     del self._spend[gone]
                 entry = self._spend[key] = [usd, now + ttl]
@@ -211,11 +210,16 @@ class MemoryState(State):
 
     def spend(self, key: str, usd: float) -> Optional[float]:
         with self._lock:
-            entry = self._spend.get(key)
-            if entry is None or entry[1] <= self.clock():
+            entry = self._counted(key, self.clock())
+            if entry is None:
                 return None
             entry[0] += usd
             return entry[0]
+
+    def _counted(self, key: str, now: float) -> Optional[list]:
+        """[USD, when it is forgotten] of `key` while it is counted, else None (the lock is held)."""
+        entry = self._spend.get(key)
+        return entry if entry is not None and entry[1] > now else None
 
 
 class _Window:
