@@ -184,6 +184,7 @@ class RedisState(State):
         self._admit, self._release = self.client.register_script(_ADMIT), self.client.register_script(_RELEASE)
         self._failure, self._cool = self.client.register_script(_FAILURE), self.client.register_script(_COOL)
         self._peek, self._success = self.client.register_script(_PEEK), self.client.register_script(_SUCCESS)
+        self._seed, self._spend = self.client.register_script(_SEED), self.client.register_script(_SPEND)
         self.fresh, self.clock, self.pace = fresh, clock, pace  # pace: see State.admit
         self._seen: dict = {}  # ref -> (when asked, failures, rest ends, cool-down ends), this clock
 
@@ -259,18 +260,11 @@ class RedisState(State):
         return None if got is None else float(got)
 
     def seed(self, key: str, usd: float, ttl: float) -> float:
-        return float(self._budget_scripts()[0](keys=[self._key("spend", key)], args=[repr(usd), max(1, int(ttl))]))
+        return float(self._seed(keys=[self._key("spend", key)], args=[repr(usd), max(1, int(ttl))]))
 
     def spend(self, key: str, usd: float) -> Optional[float]:
-        got = self._budget_scripts()[1](keys=[self._key("spend", key)], args=[repr(usd)])
+        got = self._spend(keys=[self._key("spend", key)], args=[repr(usd)])
         return None if got is None else float(got)
-
-    def _budget_scripts(self) -> tuple:
-        # Registered on first use, apart from __init__'s: most Rings have no budget.
-        scripts = self.__dict__.get("_budget_lua")
-        if scripts is None:
-            scripts = self._budget_lua = (self.client.register_script(_SEED), self.client.register_script(_SPEND))
-        return scripts
 
     # -- helpers --------------------------------------------------------------------------------
     def close(self) -> None:
