@@ -95,11 +95,8 @@ class LockfileStore:
             return self._lockfile
 
     def _read(self) -> Lockfile:
-        if self._resource is None:
-            return lf_mod.read(self.path)
-        from .lockread import parse, read_text
-
-        return parse(read_text(self._resource), self.path)  # a Traversable reads as a Path does
+        # A package's zipped lockfile (an importlib.resources Traversable) reads as a Path does.
+        return lf_mod.parse(lf_mod.read_text(self.path if self._resource is None else self._resource), self.path)
 
     def loaded(self) -> Lockfile:
         """The lockfile as last read, without checking the disk again (within one call)."""
