@@ -13,7 +13,8 @@ from ..exceptions import LLMRingError
 
 
 class _Group(click.Group):
-    """Turns llmring's errors into one line on stderr and exit 1."""
+    """Turns llmring's errors into one line on stderr and exit 1 (or the command's own
+    `error_exit`: `diff` exits 2, as 1 means "different" there)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         _show_notices()
@@ -24,7 +25,8 @@ class _Group(click.Group):
             ctx.exit(0)
         except (LLMRingError, ValueError, OSError) as e:
             click.echo(f"Error: {e}", err=True)
-            ctx.exit(1)
+            command = self.get_command(ctx, ctx.invoked_subcommand) if ctx.invoked_subcommand else None
+            ctx.exit(getattr(command, "error_exit", 1))
         except KeyboardInterrupt:
             click.echo("", err=True)
             ctx.exit(130)
