@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 IDLE_SECONDS = 10.0  # a map worker with nothing to do for this long exits
 # Thread stacks are not lowered (threading.stack_size is process-wide): a worker touches only a
 # few pages of its stack, and bench/ measured the same peak RSS for 1,000 workers either way.
-_ATTR = "_map_workers"  # where a Ring keeps its Workers (ring.py drops them on close and fork)
 
 
 def check_concurrency(concurrency: Any) -> int:
@@ -171,8 +170,10 @@ def workers(ring: Ring) -> Workers:
     """The Ring's map workers, made on first use. Ring.close() lets them go; in a child after
     fork, the Ring drops them (the parent's threads do not exist there); a pickled Ring never
     carries them (it pickles as its settings)."""
-    pool = ring.__dict__.get(_ATTR)
-    return pool if pool is not None else ring.__dict__.setdefault(_ATTR, Workers())
+    from .ring import MAP_WORKERS  # the Ring drops them on close and after fork
+
+    pool = ring.__dict__.get(MAP_WORKERS)
+    return pool if pool is not None else ring.__dict__.setdefault(MAP_WORKERS, Workers())
 
 
 class Result:

@@ -40,6 +40,9 @@ ENV_TIMEOUT = "LLMRING_PROVIDER_TIMEOUT_S"
 DEFAULT_READ_TIMEOUT = 120.0  # long generations legitimately take a minute or more
 DEFAULT_CONNECT_TIMEOUT = 10.0
 
+# Where a Ring keeps its map threads (batch.workers makes them on first use).
+MAP_WORKERS = "_map_workers"
+
 # The Rings and AsyncRings of this process, for the fork hook below; weak, so a Ring that is
 # gone is not kept alive, and a process without Rings pays nothing at fork.
 _LIVE: weakref.WeakSet = weakref.WeakSet()
@@ -358,7 +361,7 @@ class Ring:
     def close(self) -> None:
         """Release connections and write what the usage log holds. The Ring can still be used
         afterwards (it reconnects)."""
-        workers = self.__dict__.pop("_map_workers", None)  # batch.py's map threads: idle ones exit
+        workers = self.__dict__.pop(MAP_WORKERS, None)  # batch.py's map threads: idle ones exit
         if workers is not None:
             workers.close()
         self.providers.close()
@@ -392,7 +395,7 @@ class Ring:
         self.resolver.forked()
         self.providers.forked()
         self.breaker.state.forked()
-        self.__dict__.pop("_map_workers", None)  # the parent's map threads do not exist here
+        self.__dict__.pop(MAP_WORKERS, None)  # the parent's map threads do not exist here
 
     def __enter__(self) -> Ring:
         return self
