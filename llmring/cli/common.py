@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import Any, Optional
 
 import click
 
@@ -34,6 +34,10 @@ def fallbacks(models: list) -> str:
         return models[0]
     return f"{models[0]} (+ {extra} fallback{'s' if extra > 1 else ''})"
 
+
+def usd(price: Optional[float]) -> str:
+    """A price (USD per million tokens, or a budget) as explain and diff print it; "?" unknown."""
+    return "?" if price is None else f"${price:,.2f}"
 
 
 def style(text: str, **styles: Any) -> str:

@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 import click
 
-from .common import echo_json, json_option
+from .common import echo_json, json_option, usd
 
 
 @click.command()
@@ -102,8 +102,7 @@ def _price_note(p: Any) -> str:
 def _price(p: Any) -> str:
     if p is None:
         return "unknown"
-    usd = ("?" if v is None else f"${v:,.2f}" for v in (p.input, p.output))
-    return f"{p.model} {'/'.join(usd)}"
+    return f"{p.model} {usd(p.input)}/{usd(p.output)}"
 
 
 def _pin(old: Any, new: Any) -> str:

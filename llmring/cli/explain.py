@@ -6,7 +6,7 @@ from typing import Any, Optional
 
 import click
 
-from .common import echo_json, file_option, json_option, profile_option, ring_for
+from .common import echo_json, file_option, json_option, profile_option, ring_for, usd
 
 _LABELS = {"tools": "tools", "images": "images", "json_schema": "a JSON schema"}
 
@@ -57,7 +57,7 @@ def _budget(budget: Any) -> str:
     if budget is None:
         return ""
     spans = (("a day", budget.usd_per_day), ("a month", budget.usd_per_month))
-    return ", ".join(f"{_usd(usd)} {span}" for span, usd in spans if usd is not None)
+    return ", ".join(f"{usd(amount)} {span}" for span, amount in spans if amount is not None)
 
 
 def _origin(ex: Any) -> str:
@@ -89,17 +89,13 @@ def _registry(m: Any) -> str:
     if m.max_output:
         parts.append(f"max output {m.max_output:,}")
     if m.input_price is not None or m.output_price is not None:
-        parts.append(f"{_usd(m.input_price)} in / {_usd(m.output_price)} out per 1M tokens")
+        parts.append(f"{usd(m.input_price)} in / {usd(m.output_price)} out per 1M tokens")
     if m.deprecated:
         parts.append(f"DEPRECATED since {m.deprecated}")
     elif not m.active:
         parts.append("NO LONGER ACTIVE")
     parts.append(f"capabilities: {', '.join(m.capabilities) or 'none listed'}")
     return "; ".join(parts)
-
-
-def _usd(price: Optional[float]) -> str:
-    return "?" if price is None else f"${price:,.2f}"
 
 
 COMMANDS = [explain]
