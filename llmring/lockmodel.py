@@ -257,14 +257,13 @@ class Lockfile:
             names.append(self.default_profile)
         return names
 
+    def lookups(self, profile: str) -> list:
+        """(profile name, its Bindings) along `chain(profile)`, for the profiles that exist."""
+        return [(name, self.profiles[name].bindings) for name in self.chain(profile) if name in self.profiles]
+
     def find(self, alias: str, profile: str) -> Optional[tuple]:
         """(binding, profile name it came from), looking along `chain(profile)`."""
-        for name in self.chain(profile):
-            p = self.profiles.get(name)
-            b = p.get(alias) if p else None
-            if b is not None:
-                return b, name
-        return None
+        return find_in(self.lookups(profile), alias)
 
     def view(self, profile: str) -> dict:
         """alias -> (binding, profile it came from): what `profile` resolves, inherited
@@ -297,6 +296,15 @@ class Lockfile:
         from .lockread import validate
 
         return validate(data, path)
+
+
+def find_in(lookups: list, alias: str) -> Optional[tuple]:
+    """(binding, profile name) of the first of `lookups` (as Lockfile.lookups gives) binding `alias`."""
+    for name, bindings in lookups:
+        b = bindings.get(alias)
+        if b is not None:
+            return b, name
+    return None
 
 
 def converter() -> Any:

@@ -57,9 +57,11 @@ def written_as(b: Optional[Binding]) -> dict:
 
 
 def called_models(b: Binding) -> list:
-    """The models a call to this binding tries: each pinned snapshot instead of its floating id."""
+    """The models a call to this binding tries: each pinned snapshot instead of its floating id.
+    Unpinned, the binding's own list (not a copy: a big lockfile resolves thousands of these,
+    and neither a binding nor a resolution is changed in place)."""
     if b.pin is None:
-        return list(b.models)
+        return b.models
     return [b.pin.snapshot(m) or m for m in b.models]
 
 

@@ -13,6 +13,7 @@ from typing import Any, Optional
 from . import lockfile as lf_mod
 from .exceptions import AliasNotFoundError, ConfigurationError, MissingAliasesError
 from .lockfile import Lockfile
+from .lockmodel import find_in
 from .pins import called_models, written_as
 from .refs import alias_problem, is_ref, ref_problem
 from .store import LockfileStore
@@ -72,7 +73,7 @@ class Resolver:
                 raise ConfigurationError(problem[0].upper() + problem[1:] + ".")
             return Resolution(target, [target.strip()])
         lf = self.store.current()
-        name = self.profile_name(lf, profile)
+        name = profile or self.profile or self.profile_name(lf)
         seen, memo = self._memo
         if seen is not lf:
             memo = {}
@@ -81,11 +82,11 @@ class Resolver:
         if per_profile is None:
             if name not in lf.profiles and lf.profiles:
                 lf.profile(name)  # raises: lists the profiles there are
-            per_profile = memo[name] = ({}, tuple(lf.chain(name)))
-        known, chain = per_profile
+            per_profile = memo[name] = ({}, tuple(lf.chain(name)), lf.lookups(name))
+        known, chain, lookups = per_profile
         res = known.get(target)
         if res is None:
-            found = lf.find(target, name)
+            found = find_in(lookups, target)
             if found is None:
                 raise self._not_found(lf, target, name)
             binding, source = found

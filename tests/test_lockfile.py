@@ -4,6 +4,8 @@ with the file on disk untouched by the failed edit."""
 
 import os
 import string
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -718,3 +720,56 @@ def test_to_dict_is_plain_data_and_from_dict_round_trips():
     assert Lockfile.from_dict(data) == lf
     with pytest.raises(LockfileError, match="has no provider"):
         Lockfile.from_dict({**data, "profiles": {"default": {"bindings": [{"alias": "a", "models": ["gpt-4o"]}]}}})
+
+
+# Plain bindings are checked together (one match over all their aliases, one over all their
+# models); a bad one among them must still be found, and named by its own line.
+def three_bindings(alias: str, models: str, at: int) -> str:
+    tables = [(f"plain-{i}", '"openai:gpt-4o", "mock:echo"') for i in range(3)]
+    tables[at] = (alias, models)
+    return "[profiles.default]\n" + "".join(
+        f'\n[[profiles.default.bindings]]\nalias = "{a}"\nmodels = [{m}]\n' for a, m in tables)
+
+
+@pytest.mark.parametrize("at", [0, 1, 2])
+@pytest.mark.parametrize("alias, models, bad_line, fragment", [
+    ("two\\nlines", '"openai:gpt-4o"', 'alias = "two', "not a valid name"),
+    ("ok", '"openai:gpt-4o\\nanthropic:claude"', 'models = ["openai:gpt-4o\\n', "without spaces"),
+    ("ok", '"openai:gpt-4o", "OpenAI:gpt-4o"', "OpenAI", "invalid provider 'OpenAI'"),
+    ("ok", '"openai:gpt-4o", 7', "7]", "must be a string"),
+    ("ok", '"openai:gpt-4o", { x = 1 }', "{ x = 1 }", "must be a string"),
+    ("bad alias", '"openai:gpt-4o"', "bad alias", "not a valid name"),
+])
+def test_a_bad_name_among_plain_bindings_is_found_by_its_line(tmp_path, at, alias, models, bad_line, fragment):
+    text = three_bindings(alias, models, at)
+    assert_rejected(tmp_path, text, line_with(text, bad_line), fragment)
+
+
+def test_plain_bindings_are_read_as_written():
+    lf = parse(three_bindings("middle", '"anthropic:claude-3-5-haiku-latest"', 1)
+               + '\n[[profiles.default.bindings]]\nalias = "described"\nmodels = ["mock:echo"]\n'
+                 'description = "kept"\nparams = {}\nrequires = []\n')
+    got = [(b.alias, b.models, b.description, b.params, b.requires) for b in lf.profiles["default"].bindings]
+    assert got == [("plain-0", ["openai:gpt-4o", "mock:echo"], None, {}, []),
+                   ("middle", ["anthropic:claude-3-5-haiku-latest"], None, {}, []),
+                   ("plain-2", ["openai:gpt-4o", "mock:echo"], None, {}, []),
+                   ("described", ["mock:echo"], "kept", {}, [])]
+
+
+def test_a_lockfile_reads_with_the_standard_library_when_tomli_is_missing(tmp_path):
+    """tomli is a dependency, but a packager may leave it out: tomllib reads the same file,
+    and a syntax error still names its line."""
+    good = tmp_path / "good.lock"
+    good.write_text(three_bindings("middle", '"mock:echo"', 1))
+    bad = tmp_path / "bad.lock"
+    bad.write_text(BINDING + "models = [\n")
+    script = (
+        "import sys; sys.modules['tomli'] = None\n"
+        "from llmring import lockfile\n"
+        f"print(sorted(b.alias for b in lockfile.read({str(good)!r}).profiles['default'].bindings))\n"
+        "try:\n"
+        f"    lockfile.read({str(bad)!r})\n"
+        "except lockfile.LockfileError as e:\n"
+        "    print(e.line, 'tomli' in sys.modules and sys.modules['tomli'] is None)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines() == ["['middle', 'plain-0', 'plain-2']", "6 True"]  # models = [
