@@ -48,21 +48,23 @@ def build(target: Any, messages: Any, params: dict) -> LLMRequest:
 
 
 def with_defaults(request: LLMRequest, params: dict, alias: str, path: Any) -> LLMRequest:
-    """A binding's params fill what the request left unset; the caller's values win. A default
-    the request cannot use is a ConfigurationError naming the binding."""
+    """A binding's params fill what the request left unset; the caller's values win (its
+    extra_params over the binding's, table by table at any depth, as one Merge Patch over the
+    other). A default the request cannot use is a ConfigurationError naming the binding."""
     changes: dict = {}
-    extra = dict(request.extra_params)
+    defaults: dict = {}  # the binding's extra_params, and its keys no request field takes
     for key, value in params.items():
         if key == "extra_params" and isinstance(value, dict):
-            for k, v in value.items():
-                extra.setdefault(k, v)
+            defaults.update(value)
         elif key in REQUEST_FIELDS:
             if getattr(request, key) is None:
                 changes[key] = value
         else:
-            extra.setdefault(key, value)
-    if extra != request.extra_params:
-        changes["extra_params"] = extra
+            defaults[key] = value
+    if defaults:
+        from .translate import layered  # with the provider-side merge; not needed at start-up
+
+        changes["extra_params"] = layered(defaults, request.extra_params)
     if not changes:
         return request
     problem = problem_of(attrs.evolve(request, **{k: v for k, v in changes.items() if k != "messages"}))

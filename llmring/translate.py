@@ -150,6 +150,18 @@ def merge_extra_params(body: dict, extra: Optional[Mapping]) -> dict:
     return body
 
 
+def layered(under: Mapping, over: Mapping) -> dict:
+    """One extra_params patch that does what applying `under` and then `over` does: `over`
+    wins, tables merge at any depth, and a None in `over` stays (a removal, for the body)."""
+    out = dict(under)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = layered(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
 def _without_nulls(value: Any) -> Any:
     # RFC 7396: a null inside a new object is a removal too, never sent.
     if isinstance(value, Mapping):

@@ -182,3 +182,17 @@ def test_require_aliases_on_a_broken_lockfile_says_it_is_broken(tmp_path):
 def test_a_ring_refuses_timeouts_that_are_not_seconds(tmp_path, options):
     with pytest.raises(ConfigurationError, match="must be a number of seconds above 0"):
         Ring(write_lock(tmp_path, ["mock:echo"]), **options)
+
+
+def test_binding_extra_params_merge_with_the_callers_at_any_depth(tmp_path, openai):
+    """The binding's extra_params are defaults under the caller's, merged table by table as
+    the providers merge extra_params into a body: a nested key of each side arrives, the
+    caller's value wins where both set one, and the caller's None still removes a body key."""
+    path = write_lock(tmp_path, ["openai:gpt-4o-mini"], 'params = { extra_params = { seed = 3, metadata = { '
+                      'team = "search", tier = "gold" } }, user = "lockfile" }\n')
+    with Ring(path) as ring:
+        ring.chat("a", "hi", temperature=0.5, extra_params={"metadata": {"tier": "silver", "run": "7"},
+                                                             "temperature": None})
+    body = openai.last().json()
+    assert body["metadata"] == {"team": "search", "tier": "silver", "run": "7"}
+    assert body["seed"] == 3 and body["user"] == "lockfile" and "temperature" not in body
