@@ -30,6 +30,7 @@ from .exceptions import (
     error_for_kind,
 )
 from .translate import (  # noqa: F401 - plugins import these from here
+    answer_text,
     bad_request,
     check_request,
     content_parts,

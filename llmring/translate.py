@@ -150,6 +150,14 @@ def merge_extra_params(body: dict, extra: Optional[Mapping]) -> dict:
     return body
 
 
+def answer_text(value: Any) -> str:
+    """A text field of an answer: the string, "" for none. Anything else (a server's bug) is a
+    TypeError, which Provider.reading() turns into an "invalid_output" failure."""
+    if value is None or isinstance(value, str):
+        return value or ""
+    raise TypeError(f"a text field holds {type(value).__name__}, not a string")
+
+
 def layered(under: Mapping, over: Mapping) -> dict:
     """One extra_params patch that does what applying `under` and then `over` does: `over`
     wins, tables merge at any depth, and a None in `over` stays (a removal, for the body)."""

@@ -18,6 +18,7 @@ from llmring.plugins import hookimpl
 from llmring.provider import (
     Provider,
     Timeout,
+    answer_text,
     content_parts,
     function_specs,
     image_url,
@@ -122,7 +123,7 @@ class AnthropicProvider(Provider):
         for block in data.get("content") or []:
             kind = block.get("type") if isinstance(block, dict) else None
             if kind == "text":
-                texts.append(block.get("text") or "")
+                texts.append(answer_text(block.get("text")))
             elif kind == "tool_use" and json_tool and block.get("name") == json_tool:
                 json_answer = json.dumps(block.get("input") or {}, ensure_ascii=False)
             elif kind == "tool_use":
@@ -303,13 +304,13 @@ class _StreamReader:
             delta = ToolCallDelta(state["call"], id=state["id"], name=state["name"])
             return StreamChunk(tool_call_deltas=[delta])
         self.blocks[index] = {"kind": kind}
-        if kind == "text" and block.get("text"):
+        if kind == "text" and answer_text(block.get("text")):
             return StreamChunk(delta=block["text"])
         return None
 
     def _delta(self, block: Optional[dict], delta: dict) -> Optional[StreamChunk]:
         kind = delta.get("type")
-        if kind == "text_delta" and delta.get("text") and (block is None or block["kind"] == "text"):
+        if kind == "text_delta" and answer_text(delta.get("text")) and (block is None or block["kind"] == "text"):
             return StreamChunk(delta=delta["text"])
         if kind == "input_json_delta" and block is not None and block["kind"] in ("tool", "json"):
             fragment = delta.get("partial_json") or ""

@@ -18,6 +18,7 @@ from llmring.plugins import hookimpl
 from llmring.provider import (
     Provider,
     Timeout,
+    answer_text,
     bad_request,
     content_parts,
     function_specs,
@@ -61,7 +62,7 @@ class OllamaProvider(Provider):
         calls = _tool_calls(message.get("tool_calls"))
         raw = data.get("done_reason")
         # `content` keeps any literal <think> tags; message.thinking is reasoning, not the answer.
-        return LLMResponse(content=message.get("content") or "", model=model, usage=_usage(data),
+        return LLMResponse(content=answer_text(message.get("content")), model=model, usage=_usage(data),
                            finish_reason=_finish_reason(raw, calls), raw_finish_reason=raw,
                            tool_calls=calls or None)
 
@@ -70,8 +71,9 @@ class OllamaProvider(Provider):
         for obj in iter_ndjson(response, self):
             data = self.answer_object(obj)
             message = data.get("message") or {}
-            if message.get("content"):
-                yield StreamChunk(delta=message["content"])
+            text = answer_text(message.get("content"))
+            if text:
+                yield StreamChunk(delta=text)
             new_calls = _tool_calls(message.get("tool_calls"))
             if new_calls:  # Ollama sends each tool call whole
                 yield StreamChunk(tool_call_deltas=[

@@ -3,7 +3,6 @@ trust a committed lockfile gets, and edits that behave like a careful editor."""
 
 import json
 import os
-import time
 
 import pytest
 from clitools import runner
@@ -194,16 +193,19 @@ def test_a_directory_named_llmring_lock_is_reported_not_skipped(tmp_path):
         lf_mod.locate()
 
 
-def test_bind_is_linear_in_the_number_of_profiles(tmp_path):
-    # 8,000 profiles took 18 s before (4,000: 2.9 s): quadratic. Linear takes well under a second or two.
+def test_bind_in_the_last_of_8000_profiles_changes_that_line_only(tmp_path):
+    # Its speed (it was quadratic in profiles: 18 s) is measured in bench/ (lockfile, "bind, 8000
+    # profiles"), not here: a loaded machine must not fail a test.
     text = 'version = "1.0"\n' + "".join(
         f'\n[profiles.p{i}]\nname = "p{i}"\n\n[[profiles.p{i}.bindings]]\nalias = "a"\nmodels = ["mock:echo"]\n'
         for i in range(8000))
     path = lock(tmp_path, text)
-    start = time.perf_counter()
     Ring(path).bind_alias("a", "mock:echo2", profile="p7999")
-    assert time.perf_counter() - start < 9
-    assert parse(path.read_text()).profiles["p7999"].get("a").models == ["mock:echo2"]
+    before = text.splitlines()
+    after = [line for line in path.read_text().splitlines() if not line.startswith("updated_at = ")]
+    changed = [(old, new) for old, new in zip(before, after) if old != new]
+    assert len(before) == len(after) and changed == [('models = ["mock:echo"]', 'models = ["mock:echo2"]')]
+    assert after.index('models = ["mock:echo2"]') == len(after) - 1
 
 
 # -- NO_COLOR ------------------------------------------------------------------------------

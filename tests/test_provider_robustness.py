@@ -5,7 +5,7 @@ import json
 
 import pytest
 from httpfake import FakeServer, Reply
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from llmring.exceptions import KINDS, ProviderError
@@ -74,7 +74,7 @@ def check_stream(provider, server, path, reply):
     except ProviderError as e:
         assert e.kind in KINDS
         return
-    assert all(isinstance(c, StreamChunk) for c in chunks)
+    assert all(isinstance(c, StreamChunk) and isinstance(c.delta, str) for c in chunks)
 
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -83,6 +83,8 @@ SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[Healt
 @pytest.mark.parametrize("name", sorted(PROVIDERS))
 @SETTINGS
 @given(body=json_values, status=st.sampled_from([200, 200, 200, 400, 401, 404, 429, 500, 529]))
+@example(body={"message": {"content": True}}, status=200)  # once read as an answer whose text is True
+@example(body={"content": [{"type": "text", "text": 5}]}, status=200)
 def test_any_json_answer_is_a_response_or_a_provider_error(shared_server, name, body, status):
     check_chat(provider_for(name, shared_server), shared_server, PROVIDERS[name][2],
                Reply(status=status, body=json.dumps(body), content_type="application/json"))
@@ -91,6 +93,11 @@ def test_any_json_answer_is_a_response_or_a_provider_error(shared_server, name, 
 @pytest.mark.parametrize("name", sorted(PROVIDERS))
 @SETTINGS
 @given(events=st.lists(json_values, max_size=6), raw=st.booleans())
+@example(events=[{"message": {"content": True}}, {"message": {"content": ""}, "done": True}], raw=False)
+@example(events=[{"type": "message_start", "message": {"usage": {"input_tokens": 1}}},
+                 {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+                 {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": True}},
+                 {"type": "content_block_stop", "index": 0}, {"type": "message_stop"}], raw=False)
 def test_any_stream_of_events_is_chunks_or_a_provider_error(shared_server, name, events, raw):
     _, _, chat_path, stream_path, _ = PROVIDERS[name]
     if name == "ollama":
