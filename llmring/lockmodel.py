@@ -238,10 +238,14 @@ class Lockfile:
     def profile(self, name: str, create: bool = False) -> Profile:
         if name not in self.profiles:
             if not create:
-                raise LockfileError(
-                    f"profile {name!r} is not in the lockfile; its profiles are "
-                    f"{', '.join(sorted(self.profiles)) or 'none'} (check --profile or LLMRING_PROFILE)",
-                    path=as_str(self.path))
+                names = ", ".join(sorted(self.profiles)) or "none"
+                if name == self.default_profile and self.profiles:  # e.g. only [profiles.us-west]
+                    raise LockfileError(
+                        f"has no default profile (no [profiles.{name}] and no default_profile); choose one of "
+                        f"{names} with --profile or LLMRING_PROFILE, or add default_profile = "
+                        f"\"{min(self.profiles)}\" at its top", path=as_str(self.path))
+                raise LockfileError(f"profile {name!r} is not in the lockfile; its profiles are {names} "
+                                    "(check --profile or LLMRING_PROFILE)", path=as_str(self.path))
             self.profiles[name] = Profile(name)
         return self.profiles[name]
 

@@ -143,6 +143,10 @@ def test_validate_reports_a_file_without_a_default_profile(tmp_path):
     result = run("lock", "validate")
     assert "there is no default profile" in result.stderr and "default_profile = 'us-west'" in result.stderr
     assert run("lock", "validate", "--strict").exit_code == 1
+    listed = run("aliases")  # then a command without --profile says what to do, not "no profile 'default'"
+    assert listed.exit_code == 1 and "has no default profile" in listed.stderr
+    assert 'add default_profile = "us-west"' in listed.stderr and "Traceback" not in listed.output
+    assert run("aliases", "--profile", "us-west").exit_code == 0
 
 
 def test_replacing_a_binding_through_the_list_keeps_lookups_right():
