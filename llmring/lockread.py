@@ -27,6 +27,7 @@ from .lockmodel import (
     Profile,
     as_str,
 )
+from .prepare import REQUEST_FIELDS, field_problem
 from .refs import ALIAS_NAME, PLAIN_REF, alias_problem, ref_problem
 from .state import Limit
 
@@ -266,8 +267,7 @@ class _Validator:
         for name, value in params.items():
             problem = param_problem(name, value)
             if problem:
-                raise self.fail(f"params.{name} {problem}{where}", f"{key}.params.{name}", *hints,
-                                _key_line("params"))
+                raise self.fail(f"params.{problem}{where}", f"{key}.params.{name}", *hints, _key_line("params"))
         requires = self.typed(raw.get("requires", []), list, "requires", where, *hints, _key_line("requires"))
         if requires:
             self.capabilities(requires, key, where, hints)
@@ -428,45 +428,18 @@ class _Validator:
                                     f"0 or more), not {_show(price)}", f"{where}.{side}", *hints)
 
 
-# What a binding's params may hold, by LLMRequest field; any other key is passed to the
-# provider as an extra parameter. A check returns why a value is wrong, or "".
-def _number(low: float, low_ok: bool) -> Any:
-    def check(v: Any) -> str:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not -_INF < v < _INF \
-                or v < low or (v == low and not low_ok):
-            return f"must be a number {'of at least' if low_ok else 'more than'} {low:g}"
-        return ""
-    return check
-
-
-def _kind(types: tuple, name: str) -> Any:
-    return lambda v: "" if isinstance(v, types) and not isinstance(v, bool) else f"must be {name}"
-
-
-_PARAMS: dict = {
-    "temperature": _number(0, True),
-    "timeout": _number(0, False),
-    "max_tokens": lambda v: "" if type(v) is int and v > 0 else "must be a whole number more than 0",
-    "stop": lambda v: "" if isinstance(v, str) or (isinstance(v, list) and all(isinstance(s, str) for s in v))
-    else "must be a string or a list of strings",
-    "tools": lambda v: "" if isinstance(v, list) and all(isinstance(t, dict) for t in v)
-    else "must be a list of tables",
-    "tool_choice": _kind((str, dict), "a string or a table"),
-    "response_format": _kind((dict,), 'a table, e.g. { type = "json_object" }'),
-    "extra_params": _kind((dict,), "a table"),
-}
-
-
 def param_problem(name: str, value: Any) -> str:
-    """Why `value` cannot be a binding's params.NAME, or ""."""
+    """Why `value` cannot be a binding's params.NAME (a sentence starting with NAME), or "".
+    A request field takes the check every call makes (prepare.field_problem); any other key is
+    passed to the provider as an extra parameter, so it must be something JSON can carry."""
     if name in ("model", "messages"):
-        return "cannot be set in a binding (the alias and the call give it)"
-    check = _PARAMS.get(name)
-    problem = check(value) if check else ""
-    if problem:
-        return f"{problem}, not {_show(value)}"
+        return f"{name} cannot be set in a binding (the alias and the call give it)"
+    if name in REQUEST_FIELDS:
+        problem = field_problem(name, value)
+        if problem:
+            return problem
     bad = _unsendable(value)
-    return f"holds {bad}, which cannot be sent to an API as JSON" if bad else ""
+    return f"{name} holds {bad}, which cannot be sent to an API as JSON" if bad else ""
 
 
 def _unsendable(value: Any) -> str:

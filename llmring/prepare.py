@@ -97,6 +97,30 @@ def problem_of(request: LLMRequest) -> Optional[str]:
     return None
 
 
+def field_problem(name: str, value: Any) -> Optional[str]:
+    """Why `value` can never be the request's `name`, whatever the rest of the request, or
+    None: a binding's params are read with this, so a default the lockfile accepts is one
+    every call accepts too. (Whether tool_choice names one of the tools is the call's to say.)"""
+    if name == "tool_choice":
+        from .translate import tool_choice_name
+
+        if tool_choice_name(value):
+            return None
+        request = LLMRequest(model="x", tool_choice=value, tools=[])
+    elif name in ("stop", "tools", "response_format"):
+        request = LLMRequest(model="x", **{name: value})
+    else:
+        return problem_of(LLMRequest(model="x", **{name: value}))
+    from .exceptions import ProviderError
+    from .translate import check_request, tool_choice
+
+    try:
+        tool_choice(request) if name == "tool_choice" else check_request(request)
+    except ProviderError as e:
+        return e.message
+    return None
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 

@@ -17,7 +17,7 @@ from llmring import Ring
 from llmring import lockfile as lf_mod
 from llmring.exceptions import ConfigurationError, LockfileError
 from llmring.lockfile import Binding, Lockfile, Profile, dumps, parse
-from llmring.lockread import _PARAMS
+from llmring.prepare import REQUEST_FIELDS
 
 # -- the seed document's lockfiles, as users copy them ------------------------------------
 
@@ -658,7 +658,7 @@ JSON_SCALARS = st.one_of(st.text(max_size=10), st.integers(-2**63, 2**63 - 1),
                          st.floats(allow_nan=False, allow_infinity=False), st.booleans())
 PARAM_VALUES = _trees(st.one_of(JSON_SCALARS, st.dates(), st.times()))  # any TOML value (metadata)
 SENDABLE = _trees(JSON_SCALARS)  # what params may hold: extra parameters are sent as JSON
-EXTRA_KEYS = st.text(min_size=1, max_size=8).filter(lambda k: k not in _PARAMS and k not in ("model", "messages"))
+EXTRA_KEYS = st.text(min_size=1, max_size=8).filter(lambda k: k not in REQUEST_FIELDS | {"model", "messages"})
 
 
 @st.composite

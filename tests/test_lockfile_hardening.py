@@ -36,17 +36,22 @@ def refused(text):
 # -- values checked at read time ----------------------------------------------------------
 
 @pytest.mark.parametrize("params, key, fragment", [
-    ('{ timeout = "30" }', "timeout", "must be a number more than 0, not '30'"),
-    ("{ timeout = 0 }", "timeout", "more than 0"),
-    ("{ response_format = 5 }", "response_format", "must be a table"),
-    ('{ temperature = "hot" }', "temperature", "must be a number of at least 0"),
-    ("{ temperature = nan }", "temperature", "must be a number"),
-    ("{ max_tokens = 0 }", "max_tokens", "whole number more than 0"),
+    ('{ timeout = "30" }', "timeout", "params.timeout must be a number of seconds above 0"),
+    ("{ timeout = 0 }", "timeout", "above 0"),
+    ("{ response_format = 5 }", "response_format", "params.response_format type must be text, json_object"),
+    ('{ response_format = { type = "xml" } }', "response_format", "must be text, json_object or json_schema"),
+    ('{ temperature = "hot" }', "temperature", "params.temperature must be a finite number of at least 0"),
+    ("{ temperature = nan }", "temperature", "must be a finite number"),
+    ("{ max_tokens = 0 }", "max_tokens", "params.max_tokens must be a whole number above 0"),
     ("{ max_tokens = 1.5 }", "max_tokens", "whole number"),
-    ("{ stop = [1] }", "stop", "a string or a list of strings"),
-    ("{ top_k = inf }", "top_k", "holds inf, which cannot be sent"),
+    ("{ stop = [1] }", "stop", "params.stop must be a string or a list of non-empty strings"),
+    ('{ stop = [""] }', "stop", "list of non-empty strings"),  # read as valid once, then refused by every call
+    ("{ tools = [{}] }", "tools", "each tool needs a name"),
+    ('{ tool_choice = "bogus" }', "tool_choice", "tool_choice must be 'auto', 'none', 'required'"),
+    ("{ extra_params = [1] }", "extra_params", "params.extra_params must be a dict"),
+    ("{ top_k = inf }", "top_k", "params.top_k holds inf, which cannot be sent"),
     ("{ vendor = { when = 2025-01-01 } }", "vendor", "holds a date"),
-    ('{ model = "openai:gpt-4o" }', "model", "cannot be set in a binding"),
+    ('{ model = "openai:gpt-4o" }', "model", "params.model cannot be set in a binding"),
 ])
 def test_bad_binding_params_are_refused_with_their_line_and_key(params, key, fragment):
     err = refused(HEAD + BINDING + f"params = {params}\n")
@@ -57,7 +62,8 @@ def test_bad_binding_params_are_refused_with_their_line_and_key(params, key, fra
 
 def test_good_params_and_vendor_extras_are_read():
     lf = parse(HEAD + BINDING + 'params = { temperature = 0.2, max_tokens = 100, timeout = 30, stop = "END", '
-                                'response_format = { type = "json_object" }, top_k = 5 }\n')
+                                'response_format = { type = "json_object" }, top_k = 5, tool_choice = "required", '
+                                'tools = [{ name = "f", parameters = { type = "object" } }] }\n')
     assert lf.profiles["default"].get("a").params["top_k"] == 5
 
 
