@@ -16,11 +16,6 @@ import json
 import sys
 from typing import Any, Callable, Optional
 
-# Our provider prefixes -> the conventions' well-known `gen_ai.provider.name` values; any other
-# prefix (an Ollama server, a [providers.NAME] endpoint, a plugin) is named as it is.
-PROVIDER_NAMES = {"google": "gcp.gemini", "gemini": "gcp.gemini", "vertex": "gcp.vertex_ai",
-                  "bedrock": "aws.bedrock", "mistral": "mistral_ai", "xai": "x_ai", "azure": "azure.ai.openai",
-                  "watsonx": "ibm.watsonx.ai"}
 SCOPE = "llmring"
 
 
@@ -117,8 +112,13 @@ def _call_attributes(record: Any) -> dict:
 
 
 def provider_name(prefix: str) -> str:
-    """The conventions' `gen_ai.provider.name` for one of our provider prefixes."""
-    return PROVIDER_NAMES.get(prefix, prefix)
+    """The conventions' `gen_ai.provider.name` for a prefix: what its provider says
+    (`Provider.telemetry_name`), else the prefix (a [providers.NAME] endpoint is named so too)."""
+    from .plugins import registry
+
+    registry.load()
+    info = registry.providers.get(prefix)
+    return (getattr(info.factory, "telemetry_name", "") if info else "") or prefix
 
 
 def _requested(record: Any) -> str:

@@ -55,6 +55,7 @@ _MAX_REMEMBERED = 1024
 
 class GoogleProvider(Provider):
     key_envs = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+    telemetry_name = "gcp.gemini"  # the OpenTelemetry conventions' name for the Gemini API
     base_url_env = "GEMINI_BASE_URL"
     default_base_url = "https://generativelanguage.googleapis.com"
     #: What `llmring lock init` binds per task, newest first (checked against the registry). Newer

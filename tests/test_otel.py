@@ -233,10 +233,23 @@ def test_map_and_async_calls_are_children_of_the_callers_span(tmp_path, spans):
 
 
 def test_provider_names_follow_the_conventions():
+    """Each provider names itself (Provider.telemetry_name); the core knows no vendor's name."""
     from llmring.otel import provider_name
+    from llmring.plugins import hookimpl, registry
+    from llmring.provider import Provider
 
-    assert [provider_name(p) for p in ("openai", "anthropic", "google", "ollama", "my-endpoint")] == [
-        "openai", "anthropic", "gcp.gemini", "ollama", "my-endpoint"]
+    class Bedrock(Provider):
+        telemetry_name = "aws.bedrock"
+
+    class Plugin:
+        @hookimpl
+        def register_providers(self, register):
+            register("otel-test-bedrock", Bedrock)
+
+    registry.register(Plugin(), name="otel-test-plugin")
+    assert [provider_name(p) for p in ("openai", "anthropic", "google", "ollama", "otel-test-bedrock",
+                                       "my-endpoint")] == [
+        "openai", "anthropic", "gcp.gemini", "ollama", "aws.bedrock", "my-endpoint"]
 
 
 def _run(code, tmp_path):
