@@ -27,7 +27,8 @@ class Reply:
     json: Any = None
     body: Union[bytes, str, None] = None
     headers: dict = attrs.field(factory=dict)
-    chunks: Optional[list] = None  # stream these (bytes or str), chunked encoding
+    chunks: Optional[list] = None  # stream these (bytes or str), chunked encoding; a threading.Event
+    # among them holds the rest back until the test sets it (at most 60 s): an event, not a pause
     chunk_delay: float = 0.0
     delay: float = 0.0  # wait this long before answering
     drop: bool = False  # close the connection without a response
@@ -126,6 +127,9 @@ class FakeServer:
             h.end_headers()
             try:
                 for chunk in reply.chunks:
+                    if isinstance(chunk, threading.Event):
+                        chunk.wait(60)
+                        continue
                     data = chunk.encode() if isinstance(chunk, str) else chunk
                     if not data:
                         continue

@@ -6,6 +6,7 @@ import pty
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -191,11 +192,18 @@ def test_output_and_input_must_differ(tmp_path):
     assert result.exit_code == 2 and "another file" in result.stderr
 
 
-def start(tmp_path, server, items, *args, stderr=subprocess.PIPE):
-    """`llmring batch` as a subprocess against a server that takes 0.2 s per answer."""
+def start(tmp_path, server, items, *args, stderr=subprocess.PIPE, hold=None):
+    """`llmring batch` as a subprocess against a server that takes 0.2 s per answer. With
+    `hold` (a threading.Event), every answer after the first four waits until it is set."""
     write_lock(tmp_path, ["openai:gpt-4o-mini"])
-    server.add("POST", "/v1/chat/completions", lambda rec: Reply(
-        delay=0.2, json=openai_reply(rec.json()["messages"][-1]["content"]).json))
+
+    def answer(rec):
+        prompt = rec.json()["messages"][-1]["content"]
+        if hold is not None and int(prompt[1:]) >= 4:
+            hold.wait(60)
+        return Reply(delay=0.2, json=openai_reply(prompt).json)
+
+    server.add("POST", "/v1/chat/completions", answer)
     source = write_input(tmp_path, [{"id": i, "prompt": f"p{i}"} for i in range(items)])
     env = {**os.environ, "OPENAI_BASE_URL": server.url + "/v1", "OPENAI_API_KEY": "sk-test"}
     return subprocess.Popen([str(LLMRING), "batch", "a", str(source), "-o", "out.jsonl", *args],
@@ -209,12 +217,14 @@ def written(tmp_path):
 
 @pytest.mark.slow
 def test_ctrl_c_leaves_a_valid_file_exits_130_and_the_next_run_finishes(tmp_path, server, monkeypatch):
-    proc = start(tmp_path, server, 40, "--concurrency", "2")
+    held = threading.Event()  # answers after the first four wait for it: Ctrl-C lands mid-run, however slow the box
+    proc = start(tmp_path, server, 40, "--concurrency", "2", hold=held)
     try:
         assert wait_for(lambda: written(tmp_path) >= 2, 60)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
     finally:
+        held.set()
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 130 and b"Traceback" not in err

@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -40,10 +41,14 @@ def chatting(tmp_path, server, frames, delay):
 
 @pytest.mark.slow
 def test_chat_prints_the_answer_as_it_arrives(tmp_path, server):
+    rest = threading.Event()  # the server holds the rest of the answer back until this is set
     frames = sse(chunk("first "), chunk("second"), chunk(None, "stop"), "[DONE]")
-    with chatting(tmp_path, server, frames, delay=1.0) as proc:
-        first = proc.stdout.read(6)  # arrives while the server is still pausing between chunks
-        done_before = proc.poll()
+    with chatting(tmp_path, server, [frames[0], rest, *frames[1:]], delay=0) as proc:
+        try:
+            first = proc.stdout.read(6)  # printed while the rest of the answer is still to come
+            done_before = proc.poll()
+        finally:
+            rest.set()
         out, err = proc.communicate(timeout=30)
     assert first == b"first " and done_before is None
     assert (first + out).decode() == "first second\n"  # one clean newline at the end
