@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Mapping
 from typing import Any, Callable, Optional
 
 import attrs
@@ -36,6 +37,13 @@ class ProviderInfo:
     prefix: str
     factory: Callable
     package: str  # the distribution (or module) that registered it
+
+    def make(self, prefix: str, endpoint: Any = None, **settings: Any) -> Any:
+        """The provider for `prefix`, set up from its lockfile `endpoint` when it has one;
+        `settings` are ProviderSettings fields (env, session)."""
+        from .provider import ProviderSettings
+
+        return self.factory(ProviderSettings.of(prefix, endpoint, **settings))
 
 
 @attrs.define
@@ -188,22 +196,44 @@ class PluginRegistry:
         return found
 
     def get(self, prefix: str) -> ProviderInfo:
+        """The installed provider named `prefix`; ProviderNotFoundError saying why not."""
+        info, _ = self.serving(prefix, {})
+        if info is None:
+            raise self.not_found(prefix)
+        return info
+
+    def serving(self, prefix: str, endpoints: Mapping) -> tuple:
+        """(info, endpoint) for calls to `prefix`, the one place this rule is written: a lockfile's
+        `[providers.X]` table (in `endpoints`) is served by the installed provider of its type;
+        without one, X is the installed provider named X. info is None when that provider is
+        not installed (`missing` says why); endpoint is None when the lockfile declares none."""
         self.load()
-        info = self.providers.get(prefix)
-        if info is not None:
-            return info
+        endpoint = endpoints.get(prefix)
+        return self.providers.get(prefix if endpoint is None else endpoint.type), endpoint
+
+    def missing(self, prefix: str, endpoint: Any = None, where: Any = None) -> str:
+        """Why no installed provider serves `prefix` (whose lockfile endpoint, if any, is in
+        `where`) and what to do, as a clause for a table or a finding: the plugin that failed to
+        load, or what is installed and what to pip install."""
+        self.load()
+        name = prefix if endpoint is None else endpoint.type
+        what = (f"provider {prefix!r}" if endpoint is None else
+                f"type {name!r} of [providers.{prefix}]" + (f" in {where}" if where else ""))
         installed = ", ".join(sorted(self.providers)) or "none"
-        broken = [b for b in self.broken if b.name == prefix]
-        if broken:
-            raise ProviderNotFoundError(
-                f"The plugin for provider {prefix!r} ({broken[0].package}) failed to load: {broken[0].error} "
-                f"Fix or reinstall it. Installed providers: {installed}.")
-        others = "".join(f" Plugin {b.name!r} ({b.package}) failed to load and may be the one: {b.error}"
-                         for b in self.broken)
-        raise ProviderNotFoundError(
-            f"No provider {prefix!r} is installed (installed: {installed}); "
-            f"pip install its plugin (e.g. llmring-{prefix}) or declare [providers.{prefix}] in the lockfile."
-            + others)
+        failed = [b for b in self.broken if b.name == name]
+        if failed:
+            return (f"the plugin for {what} ({failed[0].package}) failed to load ({failed[0].error.rstrip('.')}); "
+                    f"fix or reinstall it (installed: {installed})")
+        fix = f"pip install its plugin (e.g. llmring-{name})"
+        fix += f" or declare [providers.{prefix}] in the lockfile" if endpoint is None else ""
+        others = "".join(f"; plugin {b.name!r} ({b.package}) failed to load and may be the one "
+                         f"({b.error.rstrip('.')})" for b in self.broken)
+        return f"{what} is not installed (installed: {installed}); {fix}{others}"
+
+    def not_found(self, prefix: str, endpoint: Any = None, where: Any = None) -> ProviderNotFoundError:
+        """`missing` as the error a call raises."""
+        text = self.missing(prefix, endpoint, where)
+        return ProviderNotFoundError(text[0].upper() + text[1:] + ".")
 
 
 def _entry_points() -> dict:
