@@ -9,8 +9,10 @@ A plugin is a module (or object) with a hook implementation (the hooks: llmring.
         register("foo", FooProvider)   # FooProvider(settings) -> Provider
 
 Built-in providers register through the same entry points; the core names none of them.
-Each entry point is imported, registered with pluggy and asked for its providers inside its
-own guard: a plugin that fails any step is listed in `broken` and the others work.
+pluggy imports and registers the entry points (and names each one's package); each plugin is
+then checked and asked for its providers inside its own guard: a plugin that fails any step
+is listed in `broken` and the others work. `serving` is the one rule for which installed
+provider serves a prefix, with or without a lockfile `[providers.NAME]` table.
 """
 
 from __future__ import annotations

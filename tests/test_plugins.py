@@ -7,6 +7,7 @@ import pytest
 from clitools import runner
 from lockfiles import one_alias
 
+import llmring.plugins
 from llmring import Ring
 from llmring.checks import check
 from llmring.cli import cli
@@ -134,6 +135,7 @@ def test_validate_explain_providers_and_a_call_say_one_thing_of_a_type_not_insta
     path = one_alias(tmp_path, ["local:m", "mock:echo"],
                      tail='[providers.local]\ntype = "nosuchtype"\nbase_url = "http://127.0.0.1:9/v1"\n')
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(llmring.plugins, "registry", PluginRegistry())  # only what is installed
     said = ("type 'nosuchtype' of [providers.local] is not installed (installed: anthropic, google, mock, ollama, "
             "openai); pip install its plugin (e.g. llmring-nosuchtype)")
     assert f"{said} (used by a)" in [f.message for f in check(read(path)) if f.level == "error"]
