@@ -27,6 +27,7 @@ from http_bench import measure_async, measure_chat, measure_stream
 from lockfile_bench import measure_lockfile
 from map_bench import measure_map
 from memory_bench import measure_memory
+from plugin_bench import measure_plugins
 from startup_bench import measure_cli, measure_startup
 from state_bench import measure_state
 from timing import Result, Scale
@@ -45,6 +46,7 @@ MEASUREMENTS = {
     "fleet": measure_fleet,
     "usage": measure_usage,
     "budget": measure_budget,
+    "plugins": measure_plugins,
 }
 PROFILED = {"lockfile", "chat", "stream"}
 

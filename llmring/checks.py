@@ -49,7 +49,6 @@ def check_model(ref: str, reg: Any) -> list:
 def check(lf: Lockfile, env: Optional[Mapping] = None) -> list:
     from . import registry
     from .plugins import registry as plugins
-    from .provider import ProviderSettings
 
     reg = registry.load()
     plugins.load()
@@ -59,14 +58,11 @@ def check(lf: Lockfile, env: Optional[Mapping] = None) -> list:
 
     def provider_problem(prefix: str) -> Optional[str]:
         if prefix not in problems:
-            endpoint = lf.providers.get(prefix)
-            info = plugins.providers.get(endpoint.type if endpoint else prefix)
+            info, endpoint = plugins.serving(prefix, lf.providers)
             if info is None:
-                kind = f"type {endpoint.type!r} of [providers.{prefix}]" if endpoint else f"provider {prefix!r}"
-                problems[prefix] = ("error", f"{kind} is not installed (installed: "
-                                    f"{', '.join(sorted(plugins.providers))}); pip install its plugin")
+                problems[prefix] = ("error", plugins.missing(prefix, endpoint))
             else:
-                problem = info.factory(ProviderSettings.of(prefix, endpoint, env=environ)).configuration_problem()
+                problem = info.make(prefix, endpoint, env=environ).configuration_problem()
                 problems[prefix] = ("warning", problem) if problem else None
         return problems[prefix]
 

@@ -127,17 +127,13 @@ def _report(ref: str, pinned: Optional[str], info: Any, lf: Any, plugins: Any, e
 def provider_status(prefix: str, lf: Any, plugins: Any, environ: Mapping) -> dict:
     """installed, package, key_env, key_set and problem for a prefix: an installed plugin, or
     the lockfile's [providers.NAME] endpoint of an installed type."""
-    from .provider import ProviderSettings
-
-    endpoint = lf.providers.get(prefix)
-    info = plugins.providers.get(endpoint.type if endpoint else prefix)
+    info, endpoint = plugins.serving(prefix, lf.providers)
     if info is None:
-        what = f"type {endpoint.type!r} of [providers.{prefix}]" if endpoint else f"provider {prefix!r}"
         return {"installed": False, "package": None, "key_env": [], "key_set": None,
-                "problem": f"{what} is not installed; pip install its plugin"}
+                "problem": plugins.missing(prefix, endpoint)}
     package = f"{endpoint.type} endpoint in the lockfile" if endpoint else info.package
     try:
-        provider = info.factory(ProviderSettings.of(prefix, endpoint, env=environ))
+        provider = info.make(prefix, endpoint, env=environ)
         names = list(provider.key_env_names()) if hasattr(provider, "key_env_names") else []
         problem = provider.configuration_problem() if hasattr(provider, "configuration_problem") else None
     except Exception as e:  # noqa: BLE001 - a plugin's bug is reported on its line, not raised

@@ -6,8 +6,6 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-from .exceptions import ProviderNotFoundError
-
 if TYPE_CHECKING:
     from .lockfile import Lockfile
 
@@ -40,23 +38,16 @@ class ProviderPool:
         existing = self._providers.get(prefix)
         if existing is not None:
             return existing
-        endpoint = lf.providers.get(prefix)
         with self._lock:
             existing = self._providers.get(prefix)
             if existing is not None:
                 return existing
             from .plugins import registry
-            from .provider import ProviderSettings
 
-            if endpoint is not None:
-                try:
-                    info = registry.get(endpoint.type)
-                except ProviderNotFoundError as e:
-                    raise ProviderNotFoundError(f"[providers.{prefix}] in {lf.path} has type {endpoint.type!r}, "
-                                                f"which no installed provider offers. {e}") from None
-            else:
-                info = registry.get(prefix)
-            made = self._providers[prefix] = info.factory(ProviderSettings.of(prefix, endpoint, session=self.session))
+            info, endpoint = registry.serving(prefix, lf.providers)
+            if info is None:
+                raise registry.not_found(prefix, endpoint, lf.path)
+            made = self._providers[prefix] = info.make(prefix, endpoint, session=self.session)
             return made
 
     def forked(self) -> None:

@@ -89,6 +89,10 @@ def test_each_model_in_order_with_its_provider_key_registry_data_and_limits(lock
     assert all(m.pinned is None and not m.lacks_required for m in ex.models)
 
 
+NOSUCH = ("provider 'nosuch' is not installed (installed: anthropic, google, mock, ollama, openai); pip install its "
+          "plugin (e.g. llmring-nosuch) or declare [providers.nosuch] in the lockfile")
+
+
 def test_missing_keys_endpoints_uninstalled_providers_and_requirements(lock):
     ex = AsyncRing().explain("looker")
     text, old, local, nosuch = ex.models
@@ -98,7 +102,7 @@ def test_missing_keys_endpoints_uninstalled_providers_and_requirements(lock):
     assert (local.package, local.key_env, local.key_set) == (
         "openai endpoint in the lockfile", ["LOCAL_LLM_KEY"], False)
     assert (local.known, local.lacks_required) == (False, "")  # unknown capabilities: tried, as the walker does
-    assert (nosuch.installed, nosuch.problem) == (False, "provider 'nosuch' is not installed; pip install its plugin")
+    assert (nosuch.installed, nosuch.problem) == (False, NOSUCH)
 
 
 def test_what_explain_says_is_skipped_the_walker_skips(lock, server, monkeypatch):
@@ -139,7 +143,7 @@ def test_the_cli_prints_the_explanation_and_never_a_key(lock, monkeypatch):
     looker = runner().invoke(cli, ["explain", "looker"]).stdout.splitlines()
     assert "     skipped:  always, it lacks vision, which the binding requires" in looker
     assert "     provider: local (openai endpoint in the lockfile), installed, key LOCAL_LLM_KEY is set" in looker
-    assert "     provider: NOT INSTALLED: provider 'nosuch' is not installed; pip install its plugin" in looker
+    assert f"     provider: NOT INSTALLED: {NOSUCH}" in looker
     assert any("DEPRECATED since 2020-01-01" in line for line in looker)
 
 

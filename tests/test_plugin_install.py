@@ -16,13 +16,15 @@ import pytest
 pytestmark = pytest.mark.slow
 
 PACKAGES = Path(__file__).resolve().parent / "plugin_pkg"
-PLUGINS = ("llmring-hello", "llmring-broken", "llmring-badsig", "llmring-unmarked")
+PLUGINS = {"llmring-hello": "llmring_hello", "llmring-broken": "llmring_broken", "llmring-badsig": "llmring_badsig",
+           "llmring-unmarked": "llmring_unmarked", "acme-llm-tools": "acme_greeter"}  # package: its module
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    """A fresh virtualenv with llmring-hello and three broken plugins pip-installed into it
-    (a missing dependency, a hook with a wrong signature, a hook without @hookimpl). It sees
+    """A fresh virtualenv with llmring-hello, acme-llm-tools (named unlike its module and entry
+    points) and three broken plugins pip-installed into it (a missing dependency, a hook with a
+    wrong signature, a hook without @hookimpl). It sees
     this test environment's packages (llmring and its dependencies) through a .pth file, as a
     user's venv sees what was installed before the plugin; returns the venv's python."""
     for needed in ("llmring", "setuptools", "wheel"):
@@ -51,7 +53,7 @@ def site(tmp_path_factory):
          "--no-index", "--disable-pip-version-check", "--quiet", *sources],
         capture_output=True, text=True, timeout=300, cwd=work)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert all((Path(purelib) / f"{name.replace('-', '_')}.py").exists() for name in PLUGINS)
+    assert all((Path(purelib) / f"{module}.py").exists() for module in PLUGINS.values())
     return python
 
 
@@ -174,3 +176,21 @@ def test_a_wrong_hook_signature_or_a_missing_hookimpl_is_reported_and_breaks_not
         classes, message = out["errors"][prefix]
         assert {"AllModelsFailedError", "ModelNotFoundError"} <= set(classes), message
         assert f"llmring-{prefix}" in message and "failed to load" in message
+
+
+def test_llmring_providers_names_the_package_a_plugin_came_from(site, tmp_path):
+    # acme-llm-tools installs module acme_greeter under entry points greet and greeting: the
+    # package shown is the distribution's name, and the second name of one module is no error.
+    out = run(site, """
+        import json
+        from click.testing import CliRunner
+        from llmring.cli import cli
+
+        done = CliRunner().invoke(cli, ["providers", "--json"])
+        print(json.dumps(json.loads(done.output)))  # on one line
+    """, tmp_path)
+    packages = {row["prefix"]: row["package"] for row in out["providers"]}
+    assert packages["greet"] == "acme-llm-tools"
+    assert packages["hello"] == "llmring-hello" and packages["mock"] == "llmring"
+    assert sorted(b["name"] for b in out["broken"]) == ["badsig", "broken", "unmarked"]
+    assert {b["name"]: b["package"] for b in out["broken"]}["badsig"] == "llmring-badsig"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import click
 
@@ -15,19 +15,19 @@ from .common import echo_json, file_option, json_option
 def providers(file: Optional[str], as_json: bool) -> None:
     """List provider prefixes: the package of each, the base URL its calls (and key) go to,
     the key variable it reads, and whether it is configured."""
-    from ..lockfile import locate, read
     from ..plugins import registry
+    from ..store import LockfileStore
     from ..trust import endpoint_warnings
 
     registry.load()
-    located = locate(file)
-    endpoints = read(located.path).providers if located.source != "bundled" else {}
+    store = LockfileStore(file)
+    endpoints = store.current().providers if store.source != "bundled" else {}
     # A [providers.X] table replaces an installed X for every call: show only what calls use.
-    rows = [_row(prefix, info.factory, info.package) for prefix, info in sorted(registry.providers.items())
+    rows = [_row(prefix, info, info.package) for prefix, info in sorted(registry.providers.items())
             if prefix not in endpoints]
     for name, e in sorted(endpoints.items()):
-        info = registry.providers.get(e.type)
-        row = _row(name, info.factory if info else None, f"{located.path.name} ({e.type} endpoint)", e)
+        info, _ = registry.serving(name, endpoints)
+        row = _row(name, info, f"{store.path.name} ({e.type} endpoint)", e)
         rows.append({**row, "warnings": endpoint_warnings(name, e, registry.providers)})
     broken = [{"name": b.name, "package": b.package, "error": b.error} for b in registry.broken]
     if as_json:
@@ -36,15 +36,17 @@ def providers(file: Optional[str], as_json: bool) -> None:
     _print(rows, broken)
 
 
-def _row(prefix: str, factory: Optional[Callable], package: str, endpoint: Any = None) -> dict:
-    from ..provider import ProviderSettings
+def _row(prefix: str, info: Any, package: str, endpoint: Any = None) -> dict:
+    """One prefix: where its calls and key go, and whether it is ready (info None: the type of
+    its endpoint is not installed)."""
+    from ..plugins import registry
 
     row = {"prefix": prefix, "package": package, "base_url": endpoint.base_url if endpoint else None,
            "key_env": [endpoint.api_key_env] if endpoint and endpoint.api_key_env else [], "warnings": []}
-    if factory is None:
-        return {**row, "ready": False, "problem": f"type {endpoint.type!r} is not an installed provider"}
+    if info is None:
+        return {**row, "ready": False, "problem": registry.missing(prefix, endpoint)}
     try:
-        provider = factory(ProviderSettings.of(prefix, endpoint))
+        provider = info.make(prefix, endpoint)
         problem = provider.configuration_problem() if hasattr(provider, "configuration_problem") else None
         row.update(base_url=getattr(provider, "base_url", None) or None,
                    key_env=list(provider.key_env_names()) if hasattr(provider, "key_env_names") else [])
