@@ -51,7 +51,8 @@ class _Walk:
 class Walker:
     """Walks models for a Ring. `providers(prefix)` gives a provider (or raises
     ProviderNotFoundError); `lookup(ref)` gives (ModelInfo or None, problem) and is called
-    once per model per call."""
+    once per model per call. `clock` and `sleep` time the walk and its waits for room under
+    the limits; they may be replaced on the walker at any time."""
 
     def __init__(self, providers: Callable[[str], Any], lookup: Callable[[str], tuple], *,
                  retry: RetryPolicy, breaker: CircuitBreaker, connect_timeout: float, read_timeout: float,
@@ -60,7 +61,7 @@ class Walker:
         self.providers, self.lookup = providers, lookup
         self.retry, self.breaker = retry, breaker
         self.connect_timeout, self.read_timeout = connect_timeout, read_timeout
-        self.clock, self.sleep = clock, sleep  # the limiter waits on these too, whenever set
+        self.clock, self.sleep = clock, sleep  # the limiter reads them from here: one clock
         # `limits()`: the lockfile's [limits.*] for a call; counted in the breaker's state
         self.limiter = Limiter(breaker.state, limits, self)
 
