@@ -11,7 +11,7 @@ only as long as the retry policy waits for a Retry-After, since another model an
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Protocol
 
 from .state import Limit, State
 
@@ -56,12 +56,20 @@ class Hold:
 NOTHING = Hold(None, [])  # type: ignore[arg-type]  # a try under no limit holds nothing
 
 
-class Limiter:
-    """`limits()` gives the lockfile's limits for the call (key -> Limit)."""
+class Timing(Protocol):
+    """What a Limiter waits on (the walker): read anew by every `take`, so a clock or sleep
+    replaced on the walker after it was made (as tests do) is the limiter's too."""
 
-    def __init__(self, state: State, limits: Callable[[], dict], clock: Callable[[], float],
-                 sleep: Callable[[float], None]) -> None:
-        self.state, self.limits, self.clock, self.sleep = state, limits, clock, sleep
+    clock: Callable[[], float]
+    sleep: Callable[[float], None]
+
+
+class Limiter:
+    """`limits()` gives the lockfile's limits for the call (key -> Limit); `timing` gives the
+    clock and the sleep."""
+
+    def __init__(self, state: State, limits: Callable[[], dict], timing: Timing) -> None:
+        self.state, self.limits, self.timing = state, limits, timing
 
     def take(self, ref: str, tokens: int, lease: float, patience: Optional[float],
              cool_patience: Optional[float], written: Optional[str] = None) -> tuple:
@@ -71,7 +79,8 @@ class Limiter:
         model when `ref` is its pinned snapshot; `[limits."that name"]` counts it too."""
         limits = self.limits()
         keys = [(key, limits[key]) for key in keys_of(ref, written) if key in limits]
-        now = self.clock()
+        clock = self.timing.clock
+        now = clock()
         give_up = None if patience is None else now + patience
         cool_give_up = None if cool_patience is None else now + cool_patience
         while True:
@@ -86,9 +95,9 @@ class Limiter:
                 until = give_up
                 why = (f"{table_name(key)} in the lockfile ({_describe(limits[key])}) leaves no room "
                        f"for another {wait:.1f} s")
-            if until is not None and self.clock() + wait > until:
+            if until is not None and clock() + wait > until:
                 return None, f"{why}, longer than this model may wait"
-            self.sleep(wait)
+            self.timing.sleep(wait)
 
     def _admit(self, keys: list, tokens: int, lease: float) -> tuple:
         """(Hold, 0, None) when every key admits, else (None, seconds, the key that refused)."""

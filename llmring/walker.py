@@ -30,10 +30,29 @@ class Outcome:
         self.hold = hold  # the room under the limits a streamed answer holds until it ends
 
 
+class _Walk:
+    """One call's walk: what it was asked, its deadline on the walker's clock, and the attempts
+    so far."""
+
+    __slots__ = ("target", "needs", "call", "tokens", "hold", "gate", "written_as", "t0", "deadline", "attempts")
+
+    def __init__(self, target: str, needs: list, call: Callable, tokens: int, hold: bool, gate: Any,
+                 written_as: dict, t0: float, timeout: Optional[float]) -> None:
+        self.target, self.needs, self.call, self.tokens, self.hold = target, needs, call, tokens, hold
+        self.gate, self.written_as, self.t0 = gate, written_as, t0
+        self.deadline = None if timeout is None else t0 + timeout
+        self.attempts: list = []
+
+    def failed(self) -> Exception:
+        """The walk's end without an answer: AllModelsFailedError with every attempt."""
+        return all_failed(self.target, self.attempts)
+
+
 class Walker:
     """Walks models for a Ring. `providers(prefix)` gives a provider (or raises
     ProviderNotFoundError); `lookup(ref)` gives (ModelInfo or None, problem) and is called
-    once per model per call."""
+    once per model per call. `clock` and `sleep` time the walk and its waits for room under
+    the limits; they may be replaced on the walker at any time."""
 
     def __init__(self, providers: Callable[[str], Any], lookup: Callable[[str], tuple], *,
                  retry: RetryPolicy, breaker: CircuitBreaker, connect_timeout: float, read_timeout: float,
@@ -42,9 +61,9 @@ class Walker:
         self.providers, self.lookup = providers, lookup
         self.retry, self.breaker = retry, breaker
         self.connect_timeout, self.read_timeout = connect_timeout, read_timeout
-        self.clock, self.sleep = clock, sleep
+        self.clock, self.sleep = clock, sleep  # the limiter reads them from here: one clock
         # `limits()`: the lockfile's [limits.*] for a call; counted in the breaker's state
-        self.limiter = Limiter(breaker.state, limits, clock, sleep)
+        self.limiter = Limiter(breaker.state, limits, self)
 
     def walk(self, target: str, models: list, needs: list, timeout: Optional[float],
              call: Callable[[Any, str, TryTimeout], Any], tokens: int = 0, hold: bool = False,
@@ -58,97 +77,117 @@ class Walker:
         spent; when no model answered after that, the walk raises BudgetExceededError.
         `written_as` maps a model called under another name than the lockfile's (a pinned
         snapshot) to that name, whose limits apply to it too."""
-        attempts: list = []
-        t0 = self.clock()
-        deadline = None if timeout is None else t0 + timeout
+        run = _Walk(target, needs, call, tokens, hold, gate, written_as or {}, self.clock(), timeout)
         for i, ref in enumerate(models):
             last = i == len(models) - 1
             known = self.lookup(ref)
-            provider = self._usable(ref, known[0], needs, last, attempts, self.clock() - t0, gate)
-            if provider is None:
-                continue
-            model = ref.partition(":")[2]
-            for retry in range(self.retry.max_retries + 1):
-                held = self._room(ref, tokens, deadline, last, hold, attempts, t0,
-                                  written_as.get(ref) if written_as else None)
-                if held is None:
-                    break
-                budget = self._budget(deadline, last)
-                if budget <= 0:
-                    held.forget()
-                    attempts.append(Attempt(ref, "timeout", message="the request's deadline passed",
-                                            at=self.clock() - t0))
-                    raise all_failed(target, attempts)
-                started = self.clock()
-                try:
-                    result = call(provider, model, self._try_timeout(budget))
-                except ProviderError as e:
-                    error = e
-                except Exception as e:  # noqa: BLE001 - a provider bug must not sink the fallbacks
-                    error = _unexpected(provider, e)
-                except BaseException:
-                    held.release()
-                    raise
-                else:
-                    self.breaker.record(ref, None)
-                    if not hold:
-                        held.release(_used(result))
-                    attempts.append(Attempt(ref, elapsed=self.clock() - started, at=started - t0))
-                    left = None if deadline is None else deadline - self.clock()
-                    return Outcome(ref, result, attempts, known, provider, left, held)
-                held.release()
-                attempts.append(Attempt(ref, error.kind, error.status, _one_line(error), self.clock() - started,
-                                        retry_after=error.retry_after, at=started - t0))
-                _log().warning("llmring: %s", attempts[-1].describe())
-                if not fails_over(error.kind):  # the request itself is wrong: not the model's fault
-                    raise all_failed(target, attempts)
-                self.breaker.record(ref, error.kind)
-                if error.kind == "rate_limit" and error.retry_after:
-                    self.limiter.cool(ref, error.retry_after)  # every worker sharing the state waits too
-                delay = self.retry.delay(error.kind, retry, error.retry_after)
-                if delay is None or (deadline is not None and self.clock() + delay >= deadline):
-                    break
-                self.sleep(delay)
-        raise gate.error(target, attempts) if gate is not None and gate.over else all_failed(target, attempts)
+            provider = self._usable(run, ref, known[0], last)
+            done = None if provider is None else self._tries(run, ref, known, provider, last)
+            if done is not None:
+                return done
+        raise gate.error(target, run.attempts) if gate is not None and gate.over else run.failed()
 
-    def _room(self, ref: str, tokens: int, deadline: Optional[float], last: bool, hold: bool,
-              attempts: list, t0: float, written: Optional[str] = None) -> Any:
+    def _tries(self, run: _Walk, ref: str, known: tuple, provider: Any, last: bool) -> Optional[Outcome]:
+        """Try `ref`, retrying as the retry policy says: its answer, or None to fail over (its
+        tries, its room under the limits or its share of the deadline ran out). Raises when the
+        walk must end here: the deadline passed, or the request itself is wrong."""
+        for retry in range(self.retry.max_retries + 1):
+            held = self._room(run, ref, last)
+            if held is None:
+                return None
+            budget = self._budget(run.deadline, last)
+            if budget <= 0:
+                held.forget()
+                run.attempts.append(Attempt(ref, "timeout", message="the request's deadline passed",
+                                            at=self.clock() - run.t0))
+                raise run.failed()
+            started = self.clock()
+            result, error = self._try(run, ref, provider, budget, held)
+            if error is None:
+                return self._answered(run, ref, result, known, provider, held, started)
+            if not self._again(run, ref, error, retry, started):
+                return None
+        return None
+
+    def _try(self, run: _Walk, ref: str, provider: Any, budget: float, held: Hold) -> tuple:
+        """One call of `ref` within `budget` seconds: (its result, None), or (None, the
+        ProviderError it failed with) after handing back the room it held."""
+        try:
+            return run.call(provider, ref.partition(":")[2], self._try_timeout(budget)), None
+        except ProviderError as e:
+            error = e
+        except Exception as e:  # noqa: BLE001 - a provider bug must not sink the fallbacks
+            error = _unexpected(provider, e)
+        except BaseException:
+            held.release()
+            raise
+        held.release()
+        return None, error
+
+    def _answered(self, run: _Walk, ref: str, result: Any, known: tuple, provider: Any, held: Hold,
+                  started: float) -> Outcome:
+        """`ref` answered: record it, hand back its room (a stream keeps it), and the Outcome."""
+        self.breaker.record(ref, None)
+        if not run.hold:
+            held.release(_used(result))
+        run.attempts.append(Attempt(ref, elapsed=self.clock() - started, at=started - run.t0))
+        left = None if run.deadline is None else run.deadline - self.clock()
+        return Outcome(ref, result, run.attempts, known, provider, left, held)
+
+    def _again(self, run: _Walk, ref: str, error: ProviderError, retry: int, started: float) -> bool:
+        """Record a failed try of `ref`; True once the wait before trying it again is over, False
+        to fail over. Raises when the request itself is wrong: no other model would do better."""
+        run.attempts.append(Attempt(ref, error.kind, error.status, _one_line(error), self.clock() - started,
+                                    retry_after=error.retry_after, at=started - run.t0))
+        _log().warning("llmring: %s", run.attempts[-1].describe())
+        if not fails_over(error.kind):  # the request itself is wrong: not the model's fault
+            raise run.failed()
+        self.breaker.record(ref, error.kind)
+        if error.kind == "rate_limit" and error.retry_after:
+            self.limiter.cool(ref, error.retry_after)  # every worker sharing the state waits too
+        delay = self.retry.delay(error.kind, retry, error.retry_after)
+        if delay is None or (run.deadline is not None and self.clock() + delay >= run.deadline):
+            return False
+        self.sleep(delay)
+        return True
+
+    def _room(self, run: _Walk, ref: str, last: bool) -> Optional[Hold]:
         """Room under the limits for one try of `ref`, waiting within its share of the deadline
         (a cool-down: no longer than a Retry-After the retry policy waits for, unless it is the
         last model); None after recording a skip when the wait would be longer."""
-        left = None if deadline is None else deadline - self.clock()
+        left = None if run.deadline is None else run.deadline - self.clock()
         patience = None if left is None else (left if last else left / 2)
         cool_patience = patience if last else min(self.retry.retry_after_cap, _or_inf(patience))
-        if hold:  # a stream keeps its slot until it ends
+        if run.hold:  # a stream keeps its slot until it ends
             lease = (STREAM_LEASE if left is None else left) + LEASE_MARGIN
         else:
-            lease = self._budget(deadline, last) + LEASE_MARGIN
-        held, why = self.limiter.take(ref, tokens, lease, patience, cool_patience, written)
+            lease = self._budget(run.deadline, last) + LEASE_MARGIN
+        held, why = self.limiter.take(ref, run.tokens, lease, patience, cool_patience, run.written_as.get(ref))
         if held is None:
-            attempts.append(Attempt(ref, "rate_limit", skipped=True, message=why, at=self.clock() - t0))
+            run.attempts.append(Attempt(ref, "rate_limit", skipped=True, message=why, at=self.clock() - run.t0))
         return held
 
-    def _usable(self, ref: str, info: Any, needs: list, last: bool, attempts: list, at: float,
-                gate: Any = None) -> Any:
+    def _usable(self, run: _Walk, ref: str, info: Any, last: bool) -> Any:
         """The provider for `ref`, or None after recording why it is skipped."""
-        lacking = _lacks(info, needs)
+        at = self.clock() - run.t0
+        lacking = _lacks(info, run.needs)
         if lacking:
-            attempts.append(Attempt(ref, "unsupported", skipped=True, at=at,
-                                    message=f"the model registry says it cannot do {lacking}"))
+            run.attempts.append(Attempt(ref, "unsupported", skipped=True, at=at,
+                                        message=f"the model registry says it cannot do {lacking}"))
             return None
-        spent = gate.holds_back(info) if gate is not None else ""
+        spent = run.gate.holds_back(info) if run.gate is not None else ""
         if spent:  # the last model too: a budget is not a breaker
-            attempts.append(Attempt(ref, "budget", skipped=True, at=at, message=spent))
+            run.attempts.append(Attempt(ref, "budget", skipped=True, at=at, message=spent))
             return None
         if not last and self.breaker.is_open(ref):  # the last model left is always tried
-            attempts.append(Attempt(ref, "overloaded", skipped=True, at=at, message=(
+            run.attempts.append(Attempt(ref, "overloaded", skipped=True, at=at, message=(
                 f"it failed {self.breaker.threshold} times in a row; resting for another "
                 f"{self.breaker.remaining(ref):.0f} s")))
             return None
         try:
             return self.providers(ref.partition(":")[0])
         except ProviderNotFoundError as e:
-            attempts.append(Attempt(ref, "not_configured", message=str(e), at=at))
+            run.attempts.append(Attempt(ref, "not_configured", message=str(e), at=at))
             return None
 
     def _budget(self, deadline: Optional[float], last: bool) -> float:

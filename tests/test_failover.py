@@ -5,6 +5,7 @@ import threading
 import time
 
 import pytest
+from fakeclock import SkippingClock
 from httpfake import Reply, closed_port, openai_answer, sse
 
 from llmring import LLMRequest, LLMRing, Ring
@@ -18,16 +19,21 @@ from llmring.exceptions import (
     StreamInterruptedError,
 )
 from llmring.failover import CircuitBreaker, RetryPolicy
+from llmring.state import MemoryState
 
 FAST = RetryPolicy(base_delay=0.001, max_delay=0.01)
 
 
 def quick_ring(path, **options):
-    """A Ring whose retries do not wait: its walker's sleep only records (mock:fail-rate_limit asks
-    for a 1 s Retry-After, which would otherwise be slept for real)."""
+    """A Ring whose waits take no real time: its walker, its limits and (unless a breaker is
+    given) its state run on a clock whose sleeps skip ahead; `ring.slept` lists the waits.
+    (mock:fail-rate_limit asks for a 1 s Retry-After, which also cools the model for 1 s: on the
+    real clock both would be waited for.)"""
+    clock = SkippingClock()
+    options.setdefault("breaker", CircuitBreaker(state=MemoryState(clock)))
     ring = Ring(path, retry=FAST, **options)
-    ring.slept = []
-    ring.walker.sleep = ring.slept.append
+    ring.walker.clock, ring.walker.sleep = clock, clock.sleep
+    ring.slept = clock.slept
     return ring
 KEY = "sk-test-very-secret-key-123456"
 

@@ -391,6 +391,21 @@ def test_a_429_with_retry_after_cools_the_model_for_the_next_call(tmp_path, open
     assert (skip.model, skip.kind, skip.skipped) == ("openai:gpt-4o-mini", "rate_limit", True)
 
 
+def test_a_clock_and_sleep_set_on_the_rings_walker_after_it_is_made_reach_its_limits(tmp_path):
+    """Tests replace `ring.walker.clock` and `.sleep` after construction: the limits must wait on
+    them too. The second call within the minute waits its 60 s on the fake clock (on the real
+    sleep it would wait a real minute, then give up as the fake state never moves on)."""
+    from llmring.failover import CircuitBreaker
+
+    clock = Clock()
+    path = limited_lockfile(tmp_path, ["mock:echo"], "[limits.mock]\nrpm = 1\n")
+    with Ring(path, breaker=CircuitBreaker(state=MemoryState(clock))) as ring:
+        ring.walker.clock, ring.walker.sleep = clock, clock.sleep
+        ring.chat("a", "hi", timeout=90)
+        second = ring.chat("a", "hi", timeout=90)
+    assert second.model == "mock:echo" and clock.slept == [pytest.approx(60)]
+
+
 def test_a_stream_holds_its_slot_until_it_ends_or_is_closed(tmp_path):
     path = limited_lockfile(tmp_path, ["mock:echo"], "[limits.mock]\nconcurrency = 1\n")
     with Ring(path) as ring:

@@ -3,6 +3,7 @@ provider's scripted replies (tool calls included) through the real CLI and click
 
 import json
 import os
+import pty
 import signal
 import subprocess
 import sys
@@ -119,18 +120,25 @@ def test_cli_bundled_advisor_without_keys_fails_with_one_line(tmp_path):
 @pytest.mark.slow
 def test_cli_ctrl_c_exits_130_without_a_traceback(tmp_path, monkeypatch):
     write_script(tmp_path, monkeypatch, ["never used"])
-    proc = subprocess.Popen([str(LLMRING), "lock", "chat", "--model", "mock:advisor"], stdin=subprocess.PIPE,
+    # stdin a terminal, as for a person at the prompt: the chat asks with input("You: "), whose
+    # prompt (on stdout, a pipe) is written just before it reads the line
+    terminal, stdin = pty.openpty()
+    proc = subprocess.Popen([str(LLMRING), "lock", "chat", "--model", "mock:advisor"], stdin=stdin,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    os.close(stdin)
     try:
-        banner = proc.stderr.readline()  # printed just before it waits for the first line
-        assert "advisor: mock:advisor" in banner
-        proc.stderr.readline()
-        time.sleep(0.2)
+        assert "advisor: mock:advisor" in proc.stderr.readline()
+        assert proc.stdout.read(len("You: ")) == "You: "  # at the prompt
         proc.send_signal(signal.SIGINT)
+        # Python only acts on a signal between its own steps: one that lands after the prompt
+        # but before the read starts waits for the read to return. Enter ends that read, as a
+        # person would press it; a chat that ignored Ctrl-C would then just ask again.
+        os.write(terminal, b"\n")
         _, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
+        os.close(terminal)
     assert proc.returncode == 130
     assert "Traceback" not in err
 
