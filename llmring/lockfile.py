@@ -186,12 +186,16 @@ def _snapshot(lf: Lockfile) -> Lockfile:
 @attrs.define
 class Located:
     path: Path
-    source: str  # "explicit", "env", "cwd" or "bundled"
+    source: str  # "explicit", "env", "package", "cwd" or "bundled"
+    resource: Any = None  # a package's lockfile inside a zip (importlib.resources): read this, not path
 
 
-def locate(explicit: Optional[PathLike] = None, env: Optional[dict] = None) -> Located:
-    """Resolution order: explicit path (must exist) > LLMRING_LOCKFILE_PATH (must exist) >
-    ./llmring.lock > the bundled lockfile (for llmring's own tools)."""
+def locate(explicit: Optional[PathLike] = None, env: Optional[dict] = None,
+           package: Optional[str] = None) -> Located:
+    """The one reading rule: explicit path (must exist) > LLMRING_LOCKFILE_PATH (must exist) >
+    the llmring.lock of `package` when one is named (a library's own, found with
+    importlib.resources, so it works from a wheel or a zip) > ./llmring.lock > the bundled
+    lockfile (for llmring's own tools)."""
     environ = os.environ if env is None else env
     if explicit is not None:
         p = Path(explicit)
@@ -205,12 +209,35 @@ def locate(explicit: Optional[PathLike] = None, env: Optional[dict] = None) -> L
             raise LockfileError(f"named by {ENV_PATH} {_missing(p, 'fix the variable or unset it')}",
                                 path=str(p))
         return Located(p, "env")
+    if package is not None:
+        return _package_lockfile(package)
     here = Path.cwd() / FILENAME
     if here.is_file():
         return Located(here, "cwd")
     if os.path.lexists(here):  # a folder, a broken link: never fall back to the bundled file silently
         raise LockfileError(_missing(here, "fix or remove it, or pass --file"), path=str(here))
     return Located(BUNDLED, "bundled")
+
+
+def _package_lockfile(package: str) -> Located:
+    """The llmring.lock inside an installed package; LockfileError when the package is not
+    importable or ships none."""
+    import importlib.resources
+
+    try:
+        root = importlib.resources.files(package)
+    except ModuleNotFoundError:
+        raise LockfileError(f"package {package!r} is not installed, so it has no lockfile to use; check the "
+                            "name given as package= (the import name, e.g. \"mypackage\")") from None
+    except TypeError:  # a plain module, not a package (Python 3.9 and 3.10)
+        raise LockfileError(f"{package!r} is a module, not a package; ship llmring.lock inside a package "
+                            "and name that") from None
+    found = root / FILENAME
+    shown = Path(str(found))
+    if not found.is_file():
+        raise LockfileError(f"package {package!r} ships no {FILENAME} (looked for {shown}); add one to the "
+                            "package's data files, or pass lockfile_path")
+    return Located(found, "package") if isinstance(found, Path) else Located(shown, "package", found)
 
 
 def _missing(p: Path, remedy: str) -> str:

@@ -1,9 +1,8 @@
 """The lockfile store: the one place that decides which lockfile is read and which is written,
 caches the parsed file, re-reads it when it changes on disk, and applies edits.
 
-Reading: explicit path (must exist) > $LLMRING_LOCKFILE_PATH (must exist) > the llmring.lock
-of `package` when one is named (a library's own, found with importlib.resources, so it works
-from a wheel or a zip) > ./llmring.lock > llmring's bundled lockfile (lockfile.locate).
+Reading: the rule in lockfile.locate (explicit path > $LLMRING_LOCKFILE_PATH > the llmring.lock
+of `package` when one is named > ./llmring.lock > llmring's bundled lockfile).
 Writing (edits, init, the advisor): the file being read, except that the bundled lockfile is
 never edited (`write_target`: the --file given, else $LLMRING_LOCKFILE_PATH, else
 ./llmring.lock, is used instead) and a package's lockfile is refused (it is installed code)."""
@@ -47,11 +46,7 @@ class LockfileStore:
                  on_change: Optional[Callable[[], None]] = None, package: Optional[str] = None,
                  check_every: float = CHECK_EVERY, clock: Callable[[], float] = time.monotonic) -> None:
         self.package = package
-        self._resource: Any = None  # the package's lockfile when it is not a plain file (a zip)
-        if package is not None and path is None and not os.environ.get(lf_mod.ENV_PATH):
-            self._located, self._resource = package_lockfile(package)
-        else:
-            self._located = lf_mod.locate(path)
+        self._located = lf_mod.locate(path, package=package)
         self._on_change = on_change or (lambda: None)
         self._lock = threading.RLock()
         self._lockfile: Optional[Lockfile] = None
@@ -96,7 +91,7 @@ class LockfileStore:
 
     def _read(self) -> Lockfile:
         # A package's zipped lockfile (an importlib.resources Traversable) reads as a Path does.
-        return lf_mod.parse(lf_mod.read_text(self.path if self._resource is None else self._resource), self.path)
+        return lf_mod.parse(lf_mod.read_text(self._located.resource or self.path), self.path)
 
     def loaded(self) -> Lockfile:
         """The lockfile as last read, without checking the disk again (within one call)."""
@@ -118,7 +113,7 @@ class LockfileStore:
     def found_as(self, source: str) -> None:
         """Say how the file was found (a Ring rebuilt from a pickle keeps its parent's answer,
         so a bundled lockfile stays one that is never edited)."""
-        self._located = lf_mod.Located(self.path, source)
+        self._located = lf_mod.Located(self.path, source, self._located.resource)
 
     def edit_path(self) -> Path:
         """Where edits go: the file being read, or write_target() instead of the bundled one.
@@ -150,29 +145,6 @@ class LockfileStore:
         with self._lock:
             if path != self.path:
                 self._located = lf_mod.Located(path, source)
-                self._resource = None
             self._lockfile = None
             self._on_change()
 
-
-def package_lockfile(package: str) -> tuple:
-    """(Located, resource) for the llmring.lock inside an installed package: resource is None
-    when it is a plain file, else the importlib.resources Traversable to read it from (a zip).
-    LockfileError when the package is not importable or ships no lockfile."""
-    import importlib.resources
-
-    try:
-        root = importlib.resources.files(package)
-    except ModuleNotFoundError:
-        raise LockfileError(f"package {package!r} is not installed, so it has no lockfile to use; check the "
-                            "name given as package= (the import name, e.g. \"mypackage\")") from None
-    except TypeError:  # a plain module, not a package (Python 3.9 and 3.10)
-        raise LockfileError(f"{package!r} is a module, not a package; ship llmring.lock inside a package "
-                            "and name that") from None
-    found = root / lf_mod.FILENAME
-    shown = Path(str(found))
-    if not found.is_file():
-        raise LockfileError(f"package {package!r} ships no {lf_mod.FILENAME} (looked for {shown}); add one to the "
-                            "package's data files, or pass lockfile_path")
-    return lf_mod.Located(found if isinstance(found, Path) else shown, "package"), (
-        None if isinstance(found, Path) else found)
