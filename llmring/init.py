@@ -40,27 +40,29 @@ def providers_with_keys(env: Optional[Mapping] = None) -> list:
 
 
 def new_lockfile(env: Optional[Mapping] = None) -> Lockfile:
-    """A starter lockfile for the providers whose keys are set; with none, an offline
-    `assistant` on the mock provider so a fresh project works at once. With several
-    providers, each task gets the best usable model of each, primary first in prefix order
-    (a stable order: reorder with `llmring bind`); with one, its usable models in turn."""
+    """A starter lockfile for the providers whose keys are set. With several providers, each
+    task gets the best usable model of each, primary first in prefix order (a stable order:
+    reorder with `llmring bind`); with one, its usable models in turn. With no key set, the
+    providers that answer offline (`offline = True`: the mock) stand in, so a new project runs
+    at once, each binding saying how to bind a real model."""
     from . import registry
 
     reg = registry.load()
     factories = _factories()
     available = providers_with_keys(env)
+    offline = not available
+    if offline:
+        available = [prefix for prefix, factory in factories.items() if getattr(factory, "offline", False)]
     lf = Lockfile.new()
     profile = lf.profiles["default"]
-    if not available:
-        profile.bindings.append(Binding("assistant", ["mock:echo"], description=(
-            "Offline placeholder (no provider key was set): `llmring bind assistant provider:model`.")))
-        return lf
     for alias, (description, requires) in ROLES.items():
         pools = [pool for pool in (_starters(reg, p, factories[p], alias, requires) for p in available) if pool]
         models = [pool[0] for pool in pools] if len(pools) > 1 else [m for pool in pools for m in pool]
         if models:
-            profile.bindings.append(Binding(alias, models, description, {}, list(requires)))
-    profile.registry_versions = {p: reg.version for p in available}
+            note = f"Offline placeholder (no provider key was set): `llmring bind {alias} provider:model`."
+            profile.bindings.append(Binding(alias, models, note if offline else description, {}, list(requires)))
+    if not offline:
+        profile.registry_versions = {p: reg.version for p in available}
     return lf
 
 

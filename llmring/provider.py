@@ -95,6 +95,9 @@ class Provider:
     """Environment variable that may set the base URL (e.g. `OLLAMA_HOST`)."""
     default_base_url: str = ""
     """The base URL when neither the lockfile nor `base_url_env` sets one."""
+    offline: bool = False
+    """Answers with no key and no network (llmring's mock): when no provider has a key, `lock
+    init` binds the `starter_models` of these, so a new project runs at once."""
     telemetry_name: str = ""
     """OpenTelemetry's `gen_ai.provider.name` for this API when the conventions list one that
     is not the prefix (e.g. "gcp.gemini", "aws.bedrock"). Empty: the prefix."""

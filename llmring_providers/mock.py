@@ -146,6 +146,8 @@ class MockProvider(Provider):
     """Answers without any network; see the module docstring for its models."""
 
     key_envs = ()
+    offline = True  # `lock init` with no key set binds its starter models, so a new project runs at once
+    starter_models = {"assistant": ["echo"]}
 
     def __init__(self, settings: ProviderSettings) -> None:
         super().__init__(settings)

@@ -15,12 +15,18 @@ class HelloProvider(Provider):
     starter_models = {"assistant": ["big", "small"], "summarizer": ["small"], "no-such-task": ["x"]}
 
 
+class RehearsalProvider(Provider):  # answers offline, as the mock does
+    offline = True
+    starter_models = {"assistant": ["script"], "summarizer": ["gist"]}
+
+
 @pytest.fixture
 def with_hello(monkeypatch):
     @hookimpl
     def register_providers(register):
         register("hello", HelloProvider)
         register("bare", lambda settings: HelloProvider(settings))  # a factory with no attributes
+        register("rehearsal", RehearsalProvider)
 
     plugin = types.ModuleType("hello_plugin")
     plugin.register_providers = register_providers
@@ -65,3 +71,15 @@ def test_starters_the_registry_rules_out_are_passed_over(monkeypatch):
     })
     assert bindings(init.new_lockfile({"OPENAI_API_KEY": "o"})) == {
         "assistant": ["openai:gpt-4o-mini"], "extractor": ["openai:gpt-4.1-mini"]}
+
+
+def test_with_no_key_the_offline_providers_stand_in(with_hello):
+    """No key set: the providers that declare `offline` (the mock, and here a plugin's) give
+    the starter lockfile, so a new project runs at once; the core names none of them."""
+    lf = init.new_lockfile({})
+    assert bindings(lf) == {"assistant": ["mock:echo", "rehearsal:script"], "summarizer": ["rehearsal:gist"]}
+    assert all(b.description.startswith("Offline placeholder") and f"llmring bind {b.alias} " in b.description
+               for b in lf.profiles["default"].bindings)
+    assert lf.profiles["default"].registry_versions == {}
+    with_key = bindings(init.new_lockfile({"HELLO_KEY": "h"}))  # a key set: no offline stand-ins
+    assert not any(m.startswith(("rehearsal:", "mock:")) for models in with_key.values() for m in models)
