@@ -162,12 +162,13 @@ def unavailable_message(error: AllModelsFailedError) -> str:
 
 # -- the prompt and the tools ----------------------------------------------------------------
 
-def system_prompt(path: Path, exists: bool, registry_version: str, keys: list, today: date) -> str:
+def system_prompt(path: Path, exists: bool, registry_version: str, keys: list, today: date,
+                  keyless: tuple = ()) -> str:
     where = f"{path}" if exists else f"{path} (it does not exist yet; the first applied change creates it)"
     return f"""You are llmring's configuration advisor. You configure the user's lockfile, {where}, which maps \
 semantic aliases to ordered lists of provider:model references (primary first, then fallbacks).
 Today is {today.isoformat()}. Model registry version: {registry_version}. Provider API keys set: \
-{', '.join(keys) or 'none'} (ollama runs locally without a key).
+{', '.join(keys) or 'none'}{f"; needing no key: {', '.join(keyless)}" if keyless else ""}.
 
 How to advise:
 - Name aliases after the task they do (summarizer, code-reviewer, extractor, sql-generator), never after \
@@ -228,14 +229,14 @@ class Advisor:
     def __init__(self, ring: Ring, target: str, path: Path, ui: UI, *, env: Optional[Mapping] = None,
                  today: Optional[date] = None, max_rounds: int = MAX_ROUNDS) -> None:
         from . import registry
-        from .init import providers_with_keys
+        from .init import providers_with_keys, providers_without_keys
 
         self.ring, self.target, self.path, self.ui = ring, target, Path(path), ui
         self.env = os.environ if env is None else env
         self.max_rounds = max_rounds
         self.tools = tool_definitions()
         prompt = system_prompt(self.path, self.path.exists(), registry.load().version,
-                               providers_with_keys(self.env), today or date.today())
+                               providers_with_keys(self.env), today or date.today(), tuple(providers_without_keys()))
         self.messages: list = [Message(role="system", content=prompt)]
 
     def ask(self, text: str) -> str:

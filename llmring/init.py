@@ -39,6 +39,13 @@ def providers_with_keys(env: Optional[Mapping] = None) -> list:
             if any(environ.get(name) for name in getattr(factory, "key_envs", None) or ())]
 
 
+def providers_without_keys() -> list:
+    """Installed providers that need no API key but do reach a model (a local server such as
+    Ollama's), in prefix order; not the offline stand-ins."""
+    return [prefix for prefix, factory in _factories().items()
+            if not (getattr(factory, "key_envs", None) or getattr(factory, "offline", False))]
+
+
 def new_lockfile(env: Optional[Mapping] = None) -> Lockfile:
     """A starter lockfile for the providers whose keys are set. With several providers, each
     task gets the best usable model of each, primary first in prefix order (a stable order:

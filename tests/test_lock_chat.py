@@ -323,7 +323,7 @@ def test_system_prompt_has_date_registry_and_keys(tmp_path):
     prompt = advisor.messages[0].content
     assert "Today is 2031-02-03." in prompt
     assert f"Model registry version: {registry.load().version}." in prompt
-    assert "Provider API keys set: google, openai" in prompt
+    assert "Provider API keys set: google, openai; needing no key: ollama." in prompt  # from key_envs, not the core
     assert "does not exist yet" in prompt
     assert "propose_changes" in prompt and "search_registry" in prompt and '"fast"' in prompt
 
