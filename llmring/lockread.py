@@ -437,7 +437,7 @@ def param_problem(name: str, value: Any) -> str:
     if name in REQUEST_FIELDS:
         problem = field_problem(name, value)
         if problem:
-            return problem
+            return problem if problem.startswith(name) else f"{name}: {problem}"
     bad = _unsendable(value)
     return f"{name} holds {bad}, which cannot be sent to an API as JSON" if bad else ""
 

@@ -80,8 +80,7 @@ class Resolver:
             self._memo = (lf, memo)
         per_profile = memo.get(name)
         if per_profile is None:
-            if name not in lf.profiles and lf.profiles:
-                lf.profile(name)  # raises: lists the profiles there are
+            _exists(lf, name)
             per_profile = memo[name] = ({}, tuple(lf.chain(name)), lf.lookups(name))
         known, chain, lookups = per_profile
         res = known.get(target)
@@ -103,8 +102,7 @@ class Resolver:
         """alias -> (binding, the profile it came from), for the profile and what it inherits."""
         lf = self.store.current()
         name = self.profile_name(lf, profile)
-        if name not in lf.profiles and lf.profiles:
-            lf.profile(name)  # raises with the list of profiles
+        _exists(lf, name)
         return lf.view(name)
 
     def has_alias(self, alias: str, profile: Optional[str] = None) -> bool:
@@ -118,7 +116,8 @@ class Resolver:
     def require_aliases(self, aliases: list, context: Optional[str] = None, profile: Optional[str] = None) -> None:
         """Raise MissingAliasesError naming every alias the lockfile lacks. A lockfile that
         cannot be read raises its own LockfileError: the file is broken, not short of aliases."""
-        self.store.current()
+        lf = self.store.current()
+        _exists(lf, self.profile_name(lf, profile))  # a missing profile is the file's problem, not the aliases'
         missing = [a for a in aliases if not self.has_alias(a, profile)]
         if missing:
             who = f" for {context}" if context else ""
@@ -142,3 +141,10 @@ class Resolver:
             where += " (llmring's bundled lockfile: create your own with `llmring lock init`)"
         return AliasNotFoundError(f"Alias {alias!r} is not bound in {where}.{hint} "
                                   f"Bind it with `llmring bind {alias} provider:model`.")
+
+
+def _exists(lf: Lockfile, profile: str) -> None:
+    """LockfileError naming the profiles there are, when `profile` is not one of them (a file
+    with no profiles at all resolves nothing, which the alias's own error says)."""
+    if profile not in lf.profiles and lf.profiles:
+        lf.profile(profile)

@@ -4,10 +4,12 @@ How `ring.chat("summarizer", "Hi")` flows:
   prepare.build        checks the caller's values (BadRequestError before any network call)
   resolve.Resolver     alias -> profile -> binding -> ordered models, from store.LockfileStore
   prepare.with_defaults / needs   the binding's params and the capabilities the request needs
-  walker.Walker.walk   tries each model (retries, failover, deadline, circuit breaker in state.py),
-                       getting providers from pool.ProviderPool; one try is `_answer` below,
-                       which is provider.chat -> the provider's HTTP round trip
-  answer               structured output and cost (never losing the answer to bookkeeping)
+  walker.Walker.walk   tries each model (retries, failover, deadline, limits, circuit breaker in
+                       state.py); it asks this Ring for each model's registry facts (`_known`)
+                       and its provider (`_provider_for_call` -> pool.ProviderPool -> plugins);
+                       one try is the `answer` closure in `chat`: provider.chat, the provider's
+                       HTTP round trip (provider.Provider, transport), then answer.structured
+  answer               cost (never losing the answer to bookkeeping); observe tells the sinks
 Streams take the same path; stream.open_stream is their one try and stream.relay the rest.
 """
 

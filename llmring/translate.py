@@ -159,8 +159,8 @@ def answer_text(value: Any) -> str:
 
 
 def layered(under: Mapping, over: Mapping) -> dict:
-    """One extra_params patch that does what applying `under` and then `over` does: `over`
-    wins, tables merge at any depth, and a None in `over` stays (a removal, for the body)."""
+    """`over` laid on `under`, both extra_params patches, as one patch: `over` wins, tables of
+    the same key merge at any depth, and a None in `over` stays (a removal, for the body)."""
     out = dict(under)
     for key, value in over.items():
         if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):

@@ -50,9 +50,12 @@ class _Walk:
 
 class Walker:
     """Walks models for a Ring. `providers(prefix)` gives a provider (or raises
-    ProviderNotFoundError); `lookup(ref)` gives (ModelInfo or None, problem) and is called
-    once per model per call. `clock` and `sleep` time the walk and its waits for room under
-    the limits; they may be replaced on the walker at any time."""
+    ProviderNotFoundError): Ring._provider_for_call. `lookup(ref)` gives (ModelInfo or None,
+    problem) and is called once per model per call: Ring._known. `walk`'s `call` is one try:
+    the Ring's `answer` closure (chat) or stream.open_stream. `clock` and `sleep` time the walk
+    and its waits for room under the limits; they may be replaced on the walker at any time.
+    Cool-downs and rests are timed by the state's own clock (MemoryState(clock=...), Redis's
+    for RedisState): a test that fakes time gives the in-process state the same clock."""
 
     def __init__(self, providers: Callable[[str], Any], lookup: Callable[[str], tuple], *,
                  retry: RetryPolicy, breaker: CircuitBreaker, connect_timeout: float, read_timeout: float,

@@ -40,6 +40,8 @@ def refused(text):
     ("{ timeout = 0 }", "timeout", "above 0"),
     ("{ response_format = 5 }", "response_format", "params.response_format type must be text, json_object"),
     ('{ response_format = { type = "xml" } }', "response_format", "must be text, json_object or json_schema"),
+    ('{ response_format = { type = "json_schema" } }', "response_format",
+     "params.response_format: a json_schema response_format needs"),  # the key first, always
     ('{ temperature = "hot" }', "temperature", "params.temperature must be a finite number of at least 0"),
     ("{ temperature = nan }", "temperature", "must be a finite number"),
     ("{ max_tokens = 0 }", "max_tokens", "params.max_tokens must be a whole number above 0"),

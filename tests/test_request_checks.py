@@ -8,7 +8,7 @@ from httpfake import openai_answer
 from lockfiles import one_alias
 
 from llmring import BadRequestError, ConfigurationError, LockfileError, ModelNotFoundError, Ring
-from llmring.exceptions import AllModelsFailedError, ProviderResponseError
+from llmring.exceptions import AllModelsFailedError, MissingAliasesError, ProviderResponseError
 from llmring.failover import CircuitBreaker
 
 TOOL = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}
@@ -175,6 +175,23 @@ def test_require_aliases_on_a_broken_lockfile_says_it_is_broken(tmp_path):
     with pytest.raises(LockfileError) as info:
         ring.require_aliases(["a"], context="my-library")
     assert "missing required aliases" not in str(info.value)
+
+
+@pytest.mark.parametrize("profile, fragment", [
+    (None, "has no default profile"),  # the file has only [profiles.us-west]
+    ("us-wset", "profile 'us-wset' is not in the lockfile; its profiles are us-west"),
+])
+def test_require_aliases_names_a_missing_profile_not_the_aliases(tmp_path, profile, fragment):
+    path = tmp_path / "llmring.lock"
+    path.write_text('version = "1.0"\n\n[profiles.us-west]\n\n[[profiles.us-west.bindings]]\nalias = "a"\n'
+                    'models = ["mock:echo"]\n')
+    ring = Ring(path)
+    with pytest.raises(LockfileError, match=fragment) as info:
+        ring.require_aliases(["a"], profile=profile)
+    assert not isinstance(info.value, MissingAliasesError)
+    ring.require_aliases(["a"], profile="us-west")  # bound there: nothing to say
+    with pytest.raises(MissingAliasesError, match="missing required aliases: b"):
+        ring.require_aliases(["a", "b"], profile="us-west")
 
 
 @pytest.mark.parametrize("options", [{"timeout": "5"}, {"timeout": 0}, {"timeout": float("nan")},
