@@ -15,8 +15,8 @@ import pytest
 from clitools import runner
 
 from llmring import advisor as adv
+from llmring import init, registry
 from llmring import lockfile as lf_mod
-from llmring import registry
 from llmring.cli import cli
 from llmring.ring import Ring
 from llmring.types import ToolCall
@@ -323,7 +323,9 @@ def test_system_prompt_has_date_registry_and_keys(tmp_path):
     prompt = advisor.messages[0].content
     assert "Today is 2031-02-03." in prompt
     assert f"Model registry version: {registry.load().version}." in prompt
-    assert "Provider API keys set: google, openai; needing no key: ollama." in prompt  # from key_envs, not the core
+    keyless = init.providers_without_keys()  # from each provider's key_envs, not named in the core
+    assert "ollama" in keyless and "mock" not in keyless  # the mock is an offline stand-in, not a model
+    assert f"Provider API keys set: google, openai; needing no key: {', '.join(keyless)}." in prompt
     assert "does not exist yet" in prompt
     assert "propose_changes" in prompt and "search_registry" in prompt and '"fast"' in prompt
 

@@ -232,10 +232,11 @@ def test_map_and_async_calls_are_children_of_the_callers_span(tmp_path, spans):
     assert parents == [ours[0]] * 3 + [ours[1]] * 2
 
 
-def test_provider_names_follow_the_conventions():
+def test_provider_names_follow_the_conventions(monkeypatch):
     """Each provider names itself (Provider.telemetry_name); the core knows no vendor's name."""
+    import llmring.plugins
     from llmring.otel import provider_name
-    from llmring.plugins import hookimpl, registry
+    from llmring.plugins import PluginRegistry, hookimpl
     from llmring.provider import Provider
 
     class Bedrock(Provider):
@@ -246,7 +247,9 @@ def test_provider_names_follow_the_conventions():
         def register_providers(self, register):
             register("otel-test-bedrock", Bedrock)
 
+    registry = PluginRegistry()  # this test's own: other tests see no extra provider
     registry.register(Plugin(), name="otel-test-plugin")
+    monkeypatch.setattr(llmring.plugins, "registry", registry)
     assert [provider_name(p) for p in ("openai", "anthropic", "google", "ollama", "otel-test-bedrock",
                                        "my-endpoint")] == [
         "openai", "anthropic", "gcp.gemini", "ollama", "aws.bedrock", "my-endpoint"]
