@@ -412,8 +412,9 @@ def test_calls_reuse_one_keep_alive_connection(tmp_path, openai_env, stream):
     assert len(server.requests) == 3 and server.connections == 1
 
 
-def test_a_provider_bug_fails_over_without_retrying_the_paid_call(tmp_path):
-    from llmring.plugins import hookimpl, registry
+def test_a_provider_bug_fails_over_without_retrying_the_paid_call(tmp_path, monkeypatch):
+    import llmring.plugins
+    from llmring.plugins import PluginRegistry, hookimpl
     from llmring.provider import Provider
 
     calls = []
@@ -428,7 +429,9 @@ def test_a_provider_bug_fails_over_without_retrying_the_paid_call(tmp_path):
         def register_providers(self, register):
             register("buggy", Buggy)
 
+    registry = PluginRegistry()  # this test's own: later tests see no "buggy" provider
     registry.register(Plugin(), name="test-buggy-plugin")
+    monkeypatch.setattr(llmring.plugins, "registry", registry)
     path = lockfile(tmp_path, {"a": ["buggy:model", "mock:echo"]})
     with quick_ring(path) as ring:
         r = ring.chat("a", "hi")
