@@ -19,7 +19,7 @@ import os
 import time
 import weakref
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from . import budget, observe, prepare
 from .answer import cost as _price
@@ -48,6 +48,15 @@ MAP_WORKERS = "_map_workers"
 # The Rings and AsyncRings of this process, for the fork hook below; weak, so a Ring that is
 # gone is not kept alive, and a process without Rings pays nothing at fork.
 _LIVE: weakref.WeakSet = weakref.WeakSet()
+
+
+def _weak(method: Callable) -> Callable:
+    """A Ring's `method` for one of its parts to call back, without keeping the Ring alive: a
+    strong reference would put every Ring in a cycle, so a Ring dropped without close() would
+    keep its sockets open until a garbage collection. A part calls back only while the Ring
+    works (its call holds the Ring), so the Ring is there."""
+    ref = weakref.WeakMethod(method)
+    return lambda *args: ref()(*args)
 
 
 def _in_child_after_fork() -> None:
@@ -80,14 +89,14 @@ class Ring:
         from .state_select import state_for
         from .store import LockfileStore
 
-        self.store = LockfileStore(lockfile_path, on_change=self._lockfile_changed, package=package)
+        self.store = store = LockfileStore(lockfile_path, on_change=_weak(self._lockfile_changed), package=package)
         self.resolver = Resolver(self.store, profile)
         self.providers = ProviderPool(pool_size)
-        self.walker = Walker(self._provider_for_call, self._known, retry=retry or RetryPolicy(),
+        self.walker = Walker(_weak(self._provider_for_call), _weak(self._known), retry=retry or RetryPolicy(),
                              breaker=breaker or CircuitBreaker(state=state_for(state_url)),
                              connect_timeout=_seconds("connect_timeout", connect_timeout),
                              read_timeout=_env_timeout() if timeout is None else _seconds("timeout", timeout),
-                             limits=lambda: self.store.loaded().limits)
+                             limits=lambda: store.loaded().limits)
         self.budgets = budget.Budgets(self.walker.breaker.state)  # spend per alias, in the same state
         _LIVE.add(self)
 

@@ -1,13 +1,17 @@
 """Lockfile edits under contention and failure: concurrent `llmring bind` processes and
 threads never lose a binding; a failed write leaves the old file and no temp file behind."""
 
+import gc
 import os
 import subprocess
 import sys
 import threading
+import weakref
 from pathlib import Path
 
 import pytest
+from httpfake import Reply, openai_answer, sse
+from lockfiles import one_alias
 
 from llmring import Ring
 from llmring import lockfile as lf_mod
@@ -268,3 +272,35 @@ def test_async_ring_sync_exit_shuts_its_thread_pool_down(tmp_path):
 
 async def _ask(service):
     return (await service.chat("a", "hi")).content
+
+
+@pytest.mark.parametrize("use", ["chat", "stream"])
+def test_a_ring_dropped_without_close_is_freed_at_once_with_its_connections(tmp_path, server, monkeypatch, use):
+    """A Ring's parts call back into it through weak references: a dropped Ring is freed by its
+    last reference going, not by a later garbage collection, and its HTTP session (its pooled
+    sockets) goes with it. A stream keeps its Ring alive until it ends."""
+    chunk = {"id": "c", "object": "chat.completion.chunk",
+             "choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": "stop"}]}
+    server.add("POST", "/v1/chat/completions", Reply(chunks=sse(chunk, "[DONE]")) if use == "stream"
+               else openai_answer("hi"))
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url + "/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    path = one_alias(tmp_path, ["openai:gpt-4o-mini"])
+    gc.collect()
+    gc.disable()  # only reference counting may free it
+    try:
+        ring = Ring(path)
+        if use == "stream":
+            stream = ring.stream("a", "x")
+            ring_ref, session_ref = weakref.ref(ring), weakref.ref(ring.session)
+            del ring
+            assert ring_ref() is not None  # the stream needs it
+            assert "".join(c.delta for c in stream) == "hi"
+            del stream
+        else:
+            assert ring.chat("a", "x").content == "hi"
+            ring_ref, session_ref = weakref.ref(ring), weakref.ref(ring.session)
+            del ring
+        assert ring_ref() is None and session_ref() is None
+    finally:
+        gc.enable()
