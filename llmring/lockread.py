@@ -225,7 +225,8 @@ class _Validator:
         """A profile's bindings. The plainly valid ones (the common case) are checked together,
         one regex over all their aliases and one over all their models, which keeps files of
         thousands fast; the others go through checked_binding, which says what is wrong and
-        where, and so do all of them when the joint check finds a bad name."""
+        where. When the joint check finds a name that is not plain, every binding goes through
+        checked_binding, and what it reads is what is kept (" openai:gpt-4o " is stripped)."""
         out, aliases, refs = [], [], []
         for index, raw in enumerate(raws):
             if type(raw) is dict and raw.keys() <= _BINDING_KEYS:
@@ -240,8 +241,7 @@ class _Validator:
                     continue
             out.append(self.checked_binding(profile, index, raw))
         if aliases and not (_all_match(_ALIASES, aliases) and _all_match(_PLAIN_REFS, refs)):
-            for index, raw in enumerate(raws):
-                self.checked_binding(profile, index, raw)
+            return [self.checked_binding(profile, index, raw) for index, raw in enumerate(raws)]
         return out
 
     def checked_binding(self, profile: str, index: int, raw: Any) -> Binding:

@@ -745,6 +745,13 @@ def test_a_bad_name_among_plain_bindings_is_found_by_its_line(tmp_path, at, alia
     assert_rejected(tmp_path, text, line_with(text, bad_line), fragment)
 
 
+@pytest.mark.parametrize("at", [0, 1, 2])
+def test_a_padded_model_among_plain_bindings_is_read_stripped(at):
+    lf = parse(three_bindings("padded", '" mock:echo ", "openai:gpt-4o"', at))
+    assert lf.profiles["default"].get("padded").models == ["mock:echo", "openai:gpt-4o"]
+    assert all(m == m.strip() for b in lf.profiles["default"].bindings for m in b.models)
+
+
 def test_plain_bindings_are_read_as_written():
     lf = parse(three_bindings("middle", '"anthropic:claude-3-5-haiku-latest"', 1)
                + '\n[[profiles.default.bindings]]\nalias = "described"\nmodels = ["mock:echo"]\n'
