@@ -18,6 +18,7 @@ from llmring.plugins import hookimpl
 from llmring.provider import (
     Provider,
     Timeout,
+    answer_text,
     content_parts,
     function_specs,
     looks_like_context_length,
@@ -233,11 +234,9 @@ def _tools(tools: list) -> list:
 # -- response pieces -----------------------------------------------------------------------
 
 def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
     if isinstance(content, list):  # a few compatible servers answer with text parts
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
-    return ""
+        return "".join(answer_text(p.get("text")) for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return answer_text(content)  # the one rule: text, none, or a shape llmring cannot read
 
 
 def _first_choice(choices: Any) -> Optional[dict]:

@@ -197,6 +197,15 @@ def test_an_answer_without_choices_is_a_server_error(server):
     assert e.value.kind == "server"
 
 
+@pytest.mark.parametrize("content", [True, 5, {"text": "hi"}, [{"type": "text", "text": 7}]])
+def test_an_answer_whose_text_is_not_text_is_invalid_output(server, content):
+    """The same rule as every provider's (provider.answer_text): not read as an empty answer."""
+    server.add("POST", PATH, Reply(json=completion(content)))
+    with pytest.raises(ProviderError) as e:
+        make(server).chat("gpt-4o", ask(), TIMEOUT)
+    assert e.value.kind == "invalid_output"
+
+
 def test_list_models(server):
     server.add("GET", "/v1/models", Reply(json={"object": "list", "data": [{"id": "gpt-4o", "object": "model"},
                                                                           {"id": "o3", "object": "model"}]}))
